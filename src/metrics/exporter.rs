@@ -1,0 +1,164 @@
+//! Prometheus exposition: a recorder owned by this sluice (never installed globally), whose
+//! gauges and counters are set from the exact counts at the moment `/metrics` is read.
+
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, Unit};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use super::names::*;
+use super::stats::{Outcome, REJECT_STATUSES, ReapReason, Stats};
+use crate::limit::Snapshot;
+
+const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Renders sluice's metrics in the Prometheus text format.
+#[derive(Debug)]
+pub struct Exporter {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    gauges: Gauges,
+    outcomes: Vec<Counter>,
+    reaped: Vec<Counter>,
+    rejected: Vec<Counter>,
+    exempt: Counter,
+}
+
+#[derive(Debug)]
+struct Gauges {
+    active: Gauge,
+    active_peak: Gauge,
+    queued: Gauge,
+    queued_peak: Gauge,
+    max_depth: Gauge,
+    connections: Gauge,
+    soft: Gauge,
+    hard: Gauge,
+    loaded: Gauge,
+    utilization: Gauge,
+    ready: Gauge,
+}
+
+impl Exporter {
+    /// A fresh recorder with sluice's buckets and help texts.
+    pub fn new() -> Self {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(REQUEST_DURATION_SECONDS.into()),
+                DURATION_BUCKETS,
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(QUEUE_WAIT_SECONDS.into()),
+                    QUEUE_WAIT_BUCKETS,
+                )
+            })
+            .expect("static bucket lists are non-empty");
+        let recorder = builder.build_recorder();
+        for (name, help) in HELP {
+            let unit = name.ends_with("_seconds").then_some(Unit::Seconds);
+            if name.ends_with("_total") {
+                recorder.describe_counter((*name).into(), unit, (*help).into());
+            } else if unit.is_some() {
+                recorder.describe_histogram((*name).into(), unit, (*help).into());
+            } else {
+                recorder.describe_gauge((*name).into(), unit, (*help).into());
+            }
+        }
+        let gauge =
+            |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &META);
+        let labelled = |name: &'static str, label: &'static str, value: String| {
+            recorder.register_counter(
+                &Key::from_parts(name, vec![Label::new(label, value)]),
+                &META,
+            )
+        };
+        let gauges = Gauges {
+            active: gauge(ACTIVE_REQUESTS),
+            active_peak: gauge(ACTIVE_REQUESTS_PEAK),
+            queued: gauge(QUEUE_DEPTH),
+            queued_peak: gauge(QUEUE_DEPTH_PEAK),
+            max_depth: gauge(QUEUE_MAX_DEPTH),
+            connections: gauge(OPEN_CONNECTIONS),
+            soft: gauge(SOFT_LIMIT),
+            hard: gauge(HARD_LIMIT),
+            loaded: gauge(LOADED),
+            utilization: gauge(UTILIZATION),
+            ready: gauge(READY),
+        };
+        let outcomes = Outcome::ALL
+            .iter()
+            .map(|o| labelled(REQUESTS_TOTAL, "outcome", o.as_str().into()))
+            .collect();
+        let reaped = ReapReason::ALL
+            .iter()
+            .map(|r| labelled(REAPED_TOTAL, "reason", r.as_str().into()))
+            .collect();
+        let rejected = REJECT_STATUSES
+            .iter()
+            .map(|s| labelled(REJECTED_TOTAL, "status", s.to_string()))
+            .collect();
+        let exempt = recorder.register_counter(&Key::from_static_name(EXEMPT_TOTAL), &META);
+        let handle = recorder.handle();
+        Exporter {
+            recorder,
+            handle,
+            gauges,
+            outcomes,
+            reaped,
+            rejected,
+            exempt,
+        }
+    }
+
+    /// A histogram handle registered once, to record into on the request path.
+    pub fn histogram(&self, name: &'static str) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_static_name(name), &META)
+    }
+
+    /// Sets every gauge and counter from the exact counts, then renders the text format.
+    pub fn render(&self, snap: &Snapshot, stats: &Stats) -> String {
+        let g = &self.gauges;
+        g.active.set(snap.active as f64);
+        g.active_peak.set(snap.peak_active as f64);
+        g.queued.set(snap.queued as f64);
+        g.queued_peak.set(snap.peak_queued as f64);
+        g.max_depth.set(snap.max_depth as f64);
+        g.connections.set(stats.open_connections() as f64);
+        g.soft.set(snap.soft_limit as f64);
+        g.hard.set(snap.hard_limit as f64);
+        g.loaded.set(if snap.loaded() { 1.0 } else { 0.0 });
+        g.utilization
+            .set(snap.active as f64 / snap.hard_limit.max(1) as f64);
+        g.ready.set(if stats.is_ready() { 1.0 } else { 0.0 });
+        for (counter, outcome) in self.outcomes.iter().zip(Outcome::ALL) {
+            counter.absolute(stats.outcome(outcome));
+        }
+        for (counter, reason) in self.reaped.iter().zip(ReapReason::ALL) {
+            counter.absolute(stats.reaped(reason));
+        }
+        for (counter, status) in self.rejected.iter().zip(REJECT_STATUSES) {
+            counter.absolute(stats.rejected(status));
+        }
+        self.exempt.absolute(stats.exempt());
+        self.handle.render()
+    }
+
+    /// Folds recorded histogram samples into their buckets; run every few seconds so memory
+    /// stays flat between scrapes.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// How often [`Exporter::run_upkeep`] should run.
+    pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+}
+
+impl Default for Exporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,219 @@
+//! Header hygiene for both directions.
+//!
+//! Hop-by-hop fields (RFC 9110 §7.6.1) describe one connection, not the message, so they are
+//! removed before a message crosses sluice: `Connection` and every field it names, plus the
+//! fixed list below. This runs *before* sluice adds its own headers, so a client cannot name
+//! `X-Forwarded-For` in `Connection` to erase them. Repeated fields (`Set-Cookie`) are never
+//! merged or dropped: only whole names are removed.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// `x-request-id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
+/// Removes hop-by-hop fields. With `keep_upgrade`, `Upgrade` survives (a real upgrade is
+/// being forwarded) and the caller re-adds `Connection: upgrade`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if let header::Entry::Occupied(connection) = headers.entry(header::CONNECTION) {
+        let (_, values) = connection.remove_entry_mult();
+        let named: Vec<HeaderName> = values
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .flat_map(|v| {
+                v.split(',')
+                    .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for name in named {
+            // Framing and routing fields are end-to-end by definition; naming them in
+            // `Connection` must not unframe the message or strip its host.
+            let protected = name == header::HOST || name == header::CONTENT_LENGTH;
+            let kept_upgrade = keep_upgrade && name == header::UPGRADE;
+            if !(protected || kept_upgrade) {
+                headers.remove(&name);
+            }
+        }
+    }
+    for name in [
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+        &header::PROXY_AUTHORIZATION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &HTTP2_SETTINGS,
+    ] {
+        headers.remove(name);
+    }
+    if !keep_upgrade {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// True for a request that asks to switch protocols with `Connection: upgrade` and an
+/// `Upgrade` other than `h2c` (which is a hop-by-hop HTTP/2 upgrade, never forwarded).
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade
+        && headers.get(header::UPGRADE).is_some_and(|u| {
+            u.to_str()
+                .is_ok_and(|u| !u.split(',').all(|p| p.trim().eq_ignore_ascii_case("h2c")))
+        })
+}
+
+/// Sets `X-Forwarded-For` (client appended to any earlier value, on one line),
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`. With `trust_incoming`, proto and host sent by
+/// a trusted edge (Fly's proxy) are kept; otherwise they are replaced by what sluice saw.
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    host: Option<&HeaderValue>,
+    trust_incoming: bool,
+) {
+    let mut chain = String::new();
+    for prior in headers.get_all(&X_FORWARDED_FOR).iter() {
+        if let Ok(prior) = prior.to_str() {
+            let prior = prior.trim();
+            if !prior.is_empty() {
+                chain.push_str(prior);
+                chain.push_str(", ");
+            }
+        }
+    }
+    chain.push_str(&client.to_string());
+    if let Ok(value) = HeaderValue::from_str(&chain) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    if !(trust_incoming && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    }
+    if !(trust_incoming && headers.contains_key(&X_FORWARDED_HOST)) {
+        match host {
+            Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
+    }
+}
+
+/// The request's id: the client's `x-request-id` if it is sane (1-128 visible ASCII
+/// characters), else a new one. The header is set to the result.
+pub fn settle_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(&X_REQUEST_ID) {
+        let bytes = id.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic()) {
+            return id.clone();
+        }
+    }
+    let id = new_request_id();
+    headers.insert(X_REQUEST_ID.clone(), id.clone());
+    id
+}
+
+/// A process-unique id: 8 hex digits fixed at start (time and pid), then a counter.
+fn new_request_id() -> HeaderValue {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let prefix = *PREFIX.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| {
+                d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(16)
+            });
+        nanos ^ std::process::id().rotate_left(8)
+    });
+    let n = NEXT.fetch_add(1, Relaxed);
+    HeaderValue::try_from(format!("{prefix:08x}-{n:012x}")).expect("hex is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_connection_named_fields_across_lines() {
+        let mut h = map(&[
+            ("connection", "close, x-secret"),
+            ("connection", "X-Other"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic x"),
+            ("upgrade", "websocket"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["set-cookie"]);
+        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+    }
+
+    #[test]
+    fn forwarded_for_appends_on_one_line_after_stripping() {
+        let mut h = map(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+            ("connection", "x-forwarded-for"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        set_forwarded(&mut h, "10.0.0.9".parse().unwrap(), None, false);
+        assert_eq!(h.get_all(&X_FORWARDED_FOR).iter().count(), 1);
+        assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.9");
+        let mut h = map(&[
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-for", "2.2.2.2"),
+        ]);
+        set_forwarded(&mut h, "10.0.0.9".parse().unwrap(), None, false);
+        assert_eq!(h[&X_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 10.0.0.9");
+    }
+
+    #[test]
+    fn upgrade_detection_ignores_h2c() {
+        assert!(wants_upgrade(&map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket")
+        ])));
+        assert!(!wants_upgrade(&map(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c")
+        ])));
+        assert!(!wants_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_sane() {
+        let mut h = map(&[("x-request-id", "abc-123")]);
+        assert_eq!(settle_request_id(&mut h), "abc-123");
+        let mut h = map(&[("x-request-id", "has space")]);
+        let id = settle_request_id(&mut h);
+        assert_ne!(id, "has space");
+        assert_eq!(h[&X_REQUEST_ID], id);
+    }
+}

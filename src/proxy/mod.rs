@@ -1,0 +1,14 @@
+//! Forwarding to the app: header hygiene, the upstream pool, the forwarding service and
+//! upgrade tunnels.
+
+mod headers;
+mod service;
+mod tunnel;
+mod upstream;
+
+pub use headers::{
+    X_REQUEST_ID, set_forwarded, settle_request_id, strip_hop_by_hop, wants_upgrade,
+};
+pub use service::{Proxy, ProxyFuture};
+pub use tunnel::PendingTunnel;
+pub use upstream::{Upstream, UpstreamBody};

@@ -1,0 +1,100 @@
+//! [`Proxy`]: forwards one admitted request to the app and returns its response head.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use tower::Service;
+
+use super::headers::{set_forwarded, strip_hop_by_hop};
+use super::tunnel::PendingTunnel;
+use super::upstream::{Upstream, UpstreamBody};
+use crate::error::ProxyError;
+use crate::policy::Policy;
+
+/// Forwards requests to the app at `upstream.url`, for one client connection.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    upstream: Upstream,
+    policy: Arc<ArcSwap<Policy>>,
+    client_ip: IpAddr,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` for requests from `client_ip`.
+    pub fn new(upstream: Upstream, policy: Arc<ArcSwap<Policy>>, client_ip: IpAddr) -> Self {
+        Proxy {
+            upstream,
+            policy,
+            client_ip,
+        }
+    }
+}
+
+/// The future of [`Proxy`].
+pub type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<Incoming>, ProxyError>> + Send>>;
+
+impl Service<Request<UpstreamBody>> for Proxy {
+    type Response = Response<Incoming>;
+    type Error = ProxyError;
+    type Future = ProxyFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Expects hop-by-hop fields already stripped (the gateway does it before anything else);
+    /// an `Upgrade` field left in place means a real upgrade is being forwarded.
+    fn call(&mut self, mut req: Request<UpstreamBody>) -> ProxyFuture {
+        let upgrade = req.headers().contains_key(header::UPGRADE);
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+
+        // RFC 9112 §3.2.2: with an absolute-form target (or HTTP/2 `:authority`), the
+        // target's authority is the host. Only its path and query are forwarded.
+        if let Some(authority) = parts.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(header::HOST, host);
+            }
+        }
+        let trust = self.policy.load().trust_forwarded_headers;
+        let host = parts.headers.get(header::HOST).cloned();
+        set_forwarded(&mut parts.headers, self.client_ip, host.as_ref(), trust);
+        if upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        parts.uri = self.upstream.uri_for(parts.uri.into_parts().path_and_query);
+        parts.version = Version::HTTP_11;
+
+        let upstream = self.upstream.clone();
+        Box::pin(async move {
+            let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let Some(client) = client_upgrade else {
+                    return Err(ProxyError::UpstreamUnavailable(
+                        "the app switched protocols unasked",
+                    ));
+                };
+                let app = hyper::upgrade::on(&mut response);
+                strip_hop_by_hop(response.headers_mut(), true);
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                response
+                    .extensions_mut()
+                    .insert(PendingTunnel::new(client, app));
+            } else {
+                strip_hop_by_hop(response.headers_mut(), false);
+            }
+            Ok(response)
+        })
+    }
+}
