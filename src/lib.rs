@@ -48,6 +48,7 @@
 pub mod admin;
 pub mod app;
 pub mod body;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::permit::{Permit, QueueSlot};
+use crate::changes::Changes;
 
 /// Why a request was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -75,9 +76,8 @@ pub(super) struct Shared {
     loaded_logged: AtomicBool,
     /// Serializes [`Limiter::set_limits`].
     resize: Mutex<()>,
-    /// Wakes [`Limiter::wait_until`] callers; only notified while someone waits.
-    changed: Notify,
-    watchers: AtomicUsize,
+    /// Wakes [`Limiter::wait_until`] callers.
+    changed: Changes,
 }
 
 impl Limiter {
@@ -101,8 +101,7 @@ impl Limiter {
             peak_queued: AtomicUsize::new(0),
             loaded_logged: AtomicBool::new(false),
             resize: Mutex::new(()),
-            changed: Notify::new(),
-            watchers: AtomicUsize::new(0),
+            changed: Changes::default(),
         };
         Limiter {
             shared: Arc::new(shared),
@@ -198,18 +197,10 @@ impl Limiter {
     /// Waits until `done` holds for a snapshot (tests and shutdown use this; it is woken by
     /// every change of `active` or `queued`, never polled).
     pub async fn wait_until(&self, done: impl Fn(&Snapshot) -> bool) {
-        let s = &self.shared;
-        s.watchers.fetch_add(1, SeqCst);
-        let _unwatch = Unwatch(&s.watchers);
-        loop {
-            let notified = s.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if done(&self.snapshot()) {
-                return;
-            }
-            notified.await;
-        }
+        self.shared
+            .changed
+            .wait_until(|| done(&self.snapshot()))
+            .await;
     }
 }
 
@@ -256,17 +247,7 @@ impl Shared {
     }
 
     pub(super) fn note_change(&self) {
-        if self.watchers.load(SeqCst) > 0 {
-            self.changed.notify_waiters();
-        }
-    }
-}
-
-struct Unwatch<'a>(&'a AtomicUsize);
-
-impl Drop for Unwatch<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, SeqCst);
+        self.changed.notify();
     }
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use metrics::Histogram;
 
+use crate::changes::Changes;
+
 /// How a request that took part in admission ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -90,6 +92,7 @@ pub struct Stats {
     rejected: [AtomicU64; 4],
     exempt: AtomicU64,
     open_connections: AtomicUsize,
+    connections_changed: Changes,
     ready: AtomicBool,
     queue_wait: Histogram,
     duration: Histogram,
@@ -104,6 +107,7 @@ impl Stats {
             rejected: Default::default(),
             exempt: AtomicU64::new(0),
             open_connections: AtomicUsize::new(0),
+            connections_changed: Changes::default(),
             ready: AtomicBool::new(true),
             queue_wait,
             duration,
@@ -170,6 +174,13 @@ impl Stats {
         self.open_connections.load(SeqCst)
     }
 
+    /// Waits until the open connection count satisfies `done` (woken by every change).
+    pub async fn wait_for_connections(&self, done: impl Fn(usize) -> bool) {
+        self.connections_changed
+            .wait_until(|| done(self.open_connections()))
+            .await;
+    }
+
     /// Whether sluice takes traffic (false once draining).
     pub fn is_ready(&self) -> bool {
         self.ready.load(SeqCst)
@@ -183,6 +194,7 @@ impl Stats {
     /// Counts one open client connection until the guard drops.
     pub fn connection_opened(self: &std::sync::Arc<Self>) -> ConnectionGuard {
         self.open_connections.fetch_add(1, SeqCst);
+        self.connections_changed.notify();
         ConnectionGuard(self.clone())
     }
 }
@@ -194,5 +206,6 @@ pub struct ConnectionGuard(std::sync::Arc<Stats>);
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.open_connections.fetch_sub(1, SeqCst);
+        self.0.connections_changed.notify();
     }
 }

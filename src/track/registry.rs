@@ -93,6 +93,12 @@ impl Registry {
         self.shards.iter().map(|s| lock(s).len()).sum()
     }
 
+    /// How many requests were ever tracked (each counts exactly one outcome when its ticket
+    /// drops).
+    pub fn opened(&self) -> u64 {
+        self.next_key.load(Relaxed)
+    }
+
     /// True when nothing is tracked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
