@@ -35,8 +35,10 @@ pub struct Harness {
 
 /// A config for tests: loopback, port 0, small limits, adjusted by `edit`.
 pub fn test_config(upstream: SocketAddr, edit: impl FnOnce(&mut Config)) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
     config.admin.listen = "127.0.0.1:0".parse().unwrap();
     config.upstream.url = format!("http://{upstream}").parse().unwrap();
     config.limits.soft_limit = 4;
