@@ -39,6 +39,7 @@ pub struct Sluice {
     proxy_addr: SocketAddr,
     admin_addr: SocketAddr,
     stop: watch::Sender<bool>,
+    accepting: watch::Receiver<bool>,
     done: watch::Receiver<bool>,
 }
 
@@ -75,6 +76,7 @@ impl Sluice {
         ));
 
         let (stop, stop_rx) = watch::channel(false);
+        let (accepting_tx, accepting) = watch::channel(true);
         let (done_tx, done) = watch::channel(false);
         let mut background = JoinSet::new();
         background.spawn(crate::admin::serve(admin, core.clone()));
@@ -88,6 +90,8 @@ impl Sluice {
             let graceful = GracefulShutdown::new();
             let mut connections = JoinSet::new();
             accept_loop(listener, server, &graceful, &mut connections, stop_rx).await;
+            // The listener is closed: new connections are refused from here on.
+            let _ = accepting_tx.send(false);
             drain(&run_core, graceful, &mut connections, drain_timeout).await;
             background.shutdown().await;
             let _ = done_tx.send(true);
@@ -98,6 +102,7 @@ impl Sluice {
             proxy_addr,
             admin_addr,
             stop,
+            accepting,
             done,
         })
     }
@@ -123,6 +128,12 @@ impl Sluice {
         self.core.stats.set_not_ready();
         self.core.limiter.close();
         let _ = self.stop.send(true);
+    }
+
+    /// Resolves once the public listener is closed (after [`Sluice::shutdown`]).
+    pub async fn stopped_accepting(&self) {
+        let mut accepting = self.accepting.clone();
+        let _ = accepting.wait_for(|accepting| !*accepting).await;
     }
 
     /// Resolves once the drain is over and every task has stopped.

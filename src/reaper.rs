@@ -19,6 +19,8 @@ use crate::track::{Entry, Registry, State};
 
 /// The longest the reaper sleeps between scans.
 pub const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// The shortest: a deadline that is due now never makes the reaper spin.
+pub const MIN_SLEEP: Duration = Duration::from_millis(1);
 
 /// Runs forever (until its task is dropped).
 pub async fn run(registry: Arc<Registry>, policy: Arc<ArcSwap<Policy>>) {
@@ -45,17 +47,17 @@ pub fn scan(registry: &Registry, policy: &Policy, now: Instant) -> Instant {
             reap(&entry, ReapReason::MaxDuration, held);
             continue;
         }
-        next = next.min(now + (max - held));
+        next = next.min(now + max.saturating_sub(held));
         if let Some(idle) = idle {
             let quiet = entry.idle_for(now);
             if quiet >= idle {
                 reap(&entry, ReapReason::Idle, held);
                 continue;
             }
-            next = next.min(now + (idle - quiet));
+            next = next.min(now + idle.saturating_sub(quiet));
         }
     }
-    next
+    next.max(now + MIN_SLEEP)
 }
 
 /// Reaps every tracked request (the end of a shutdown drain).

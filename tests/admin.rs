@@ -187,3 +187,56 @@ async fn metrics_are_not_served_on_the_public_port() {
     assert_eq!(h.app.hits("/metrics"), 1);
     h.wait_idle().await;
 }
+
+#[tokio::test]
+async fn requests_lists_queued_and_active_requests_with_their_details() {
+    let h = Harness::start(|c| {
+        c.limits.soft_limit = 1;
+        c.limits.hard_limit = 1;
+    })
+    .await;
+    let mut request = get("/hold/a?token=secret");
+    request
+        .headers_mut()
+        .insert("x-request-id", "first-op".parse().unwrap());
+    let mut stream = send(h.addr(), request).await.unwrap();
+    let mut held = h.app.held("a").await;
+    held.push("data: 12345\n\n").await;
+    assert!(next_chunk(stream.body_mut()).await.is_some());
+    let addr = h.addr();
+    let queued =
+        tokio::spawn(async move { send(addr, get("/fast?waiting")).await.unwrap().status() });
+    h.wait_until("queued", |s| s.queued == 1).await;
+
+    let list: serde_json::Value =
+        serde_json::from_str(&admin_get(h.sluice.admin_addr(), "/requests").await.1).unwrap();
+    assert_eq!(
+        (list["active"].as_u64(), list["queued"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let requests = list["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2);
+    let (first, second) = (&requests[0], &requests[1]);
+    assert_eq!(first["request_id"], "first-op");
+    assert_eq!(first["method"], "GET");
+    assert_eq!(
+        first["path"], "/hold/a",
+        "queries (which may hold secrets) are not listed"
+    );
+    assert_eq!(first["state"], "active");
+    assert_eq!(first["bytes_sent"], 13);
+    assert!(first["client"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(
+        first["age_secs"].as_f64().unwrap() >= second["age_secs"].as_f64().unwrap(),
+        "oldest first"
+    );
+    assert_eq!(second["state"], "queued");
+    assert_eq!(second["path"], "/fast");
+    assert!(
+        second["held_secs"].is_null(),
+        "a queued request holds nothing yet"
+    );
+    held.end();
+    assert_eq!(queued.await.unwrap(), StatusCode::OK);
+    h.wait_idle().await;
+}

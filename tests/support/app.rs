@@ -4,6 +4,7 @@
 //! - `/fast` (and anything unknown): `200 fast`.
 //! - `/hold/<key>`: sends headers at once, then body chunks pushed by the test through
 //!   [`TestApp::held`]; the test also learns when sluice drops the request.
+//! - `/defer/<key>`: answers `200 deferred` only once the test calls [`TestApp::answer`].
 //! - `/echo`: JSON of the request line, every header line, and the body length.
 //! - `/sse?n=N`: N events back to back.
 //! - `/ws`: answers `101` and echoes bytes on the upgraded connection.
@@ -68,6 +69,7 @@ impl Held {
 struct State {
     log: Mutex<Vec<String>>,
     held: Mutex<HashMap<String, Held>>,
+    deferred: Mutex<HashMap<String, oneshot::Sender<()>>>,
     arrived: Notify,
 }
 
@@ -133,6 +135,20 @@ impl TestApp {
         }
     }
 
+    /// Waits for `/defer/<key>` to arrive, then lets the app answer it.
+    pub async fn answer(&self, key: &str) {
+        loop {
+            let notified = self.state.arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(tx) = self.state.deferred.lock().unwrap().remove(key) {
+                let _ = tx.send(());
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Waits until at least `n` requests have arrived.
     pub async fn wait_for_requests(&self, n: usize) {
         loop {
@@ -182,6 +198,12 @@ async fn handle(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body>
         r.headers_mut()
             .insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
         r
+    } else if let Some(key) = path.strip_prefix("/defer/") {
+        let (tx, rx) = oneshot::channel();
+        state.deferred.lock().unwrap().insert(key.to_owned(), tx);
+        state.arrived.notify_waiters();
+        let _ = rx.await;
+        full(StatusCode::OK, "deferred")
     } else if path == "/echo" {
         let mut headers = Vec::new();
         for (name, value) in req.headers() {
