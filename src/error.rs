@@ -34,6 +34,9 @@ pub enum ProxyError {
     /// A request sluice refuses to forward as written.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// The client went away (or broke its body's framing) while its request waited.
+    #[error("client closed the request")]
+    ClientGone,
 }
 
 impl ProxyError {
@@ -46,7 +49,7 @@ impl ProxyError {
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest(_) | ProxyError::ClientGone => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -62,6 +65,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UriTooLong => "uri_too_long",
             ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::ClientGone => "client_closed",
         }
     }
 
@@ -80,13 +84,17 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => "this method is not forwarded",
             ProxyError::UriTooLong => "request target is longer than allowed",
             ProxyError::BadRequest(why) => why,
+            ProxyError::ClientGone => "the request body ended abnormally while queued",
         }
     }
 
     /// Whether the client connection must close after this answer (its request body may be
     /// unread, or the request was malformed).
     fn closes_connection(&self) -> bool {
-        matches!(self, ProxyError::BodyTooLarge | ProxyError::BadRequest(_))
+        matches!(
+            self,
+            ProxyError::BodyTooLarge | ProxyError::BadRequest(_) | ProxyError::ClientGone
+        )
     }
 
     /// The response: status, `Retry-After` on 503, and `{"error": ..., "message": ...}`.

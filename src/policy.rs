@@ -13,6 +13,8 @@ pub struct Policy {
     pub exempt_paths: Vec<Box<str>>,
     /// `Retry-After` on 503s.
     pub retry_after: Duration,
+    /// Request body bytes read ahead while queued.
+    pub read_ahead: usize,
     /// The largest request body forwarded.
     pub max_request_body: Option<u64>,
     /// The longest request target.
@@ -35,6 +37,7 @@ impl Policy {
                 .map(|p| p.as_str().into())
                 .collect(),
             retry_after: config.shed.retry_after,
+            read_ahead: config.queue.buffer_body_bytes,
             max_request_body: config.server.max_request_body,
             max_uri_length: config.server.max_uri_length,
             trust_forwarded_headers: config.server.trust_forwarded_headers,

@@ -105,6 +105,7 @@ impl Core {
         live!(limits.exempt_paths, "limits.exempt_paths");
         live!(queue.max_depth, "queue.max_depth");
         live!(queue.timeout, "queue.timeout");
+        live!(queue.buffer_body_bytes, "queue.buffer_body_bytes");
         live!(shed, "shed");
         live!(reaper, "reaper");
         live!(shutdown, "shutdown");

@@ -133,3 +133,86 @@ async fn bodies_stream_both_ways_and_repeated_headers_survive() {
     assert!(headers.contains(&"host: app.example".to_owned()));
     h.wait_idle().await;
 }
+
+#[tokio::test]
+async fn a_queued_post_whose_client_leaves_is_dropped_from_the_queue_and_never_forwarded() {
+    queued_post_client_leaves(b"{\"prompt\":\"refactor this\"}".to_vec()).await;
+}
+
+#[tokio::test]
+async fn a_queued_large_upload_whose_client_leaves_is_dropped_from_the_queue() {
+    queued_post_client_leaves(vec![b'x'; 60 << 10]).await;
+}
+
+async fn queued_post_client_leaves(body: Vec<u8>) {
+    let h = Harness::start(|c| {
+        c.limits.soft_limit = 1;
+        c.limits.hard_limit = 1;
+    })
+    .await;
+    let mut stream = send(h.addr(), get("/hold/a")).await.unwrap();
+    let mut held = h.app.held("a").await;
+
+    // A streaming operation's typical request: POST with a small JSON body.
+    let mut quitter = Conn::open(h.addr()).await;
+    let pending = tokio::spawn(async move {
+        let request = http::Request::post("/echo?quitter")
+            .header("host", "sluice.test")
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let _ = quitter.send(request).await;
+    });
+    h.wait_until("queued", |s| s.queued == 1).await;
+    pending.abort();
+    h.wait_until("the quitter left the queue", |s| s.queued == 0)
+        .await;
+
+    held.end();
+    while next_chunk(stream.body_mut()).await.is_some() {}
+    h.wait_idle().await;
+    assert_eq!(h.app.hits("/echo?quitter"), 0, "never forwarded");
+    assert_eq!(h.metrics().await.outcome("client_aborted"), 1.0);
+}
+
+#[tokio::test]
+async fn queued_uploads_are_forwarded_intact_after_their_read_ahead() {
+    let h = Harness::start(|c| {
+        c.limits.soft_limit = 1;
+        c.limits.hard_limit = 1;
+        c.queue.buffer_body_bytes = 32 * 1024;
+    })
+    .await;
+    let mut stream = send(h.addr(), get("/hold/a")).await.unwrap();
+    let mut held = h.app.held("a").await;
+    let mut uploads = Vec::new();
+    // One body fits the read-ahead, one is larger than it.
+    for (i, size) in [10_000usize, 300_000].into_iter().enumerate() {
+        let addr = h.addr();
+        uploads.push(tokio::spawn(async move {
+            let request = http::Request::post(format!("/echo?upload={size}"))
+                .header("host", "sluice.test")
+                .body(http_body_util::Full::new(bytes::Bytes::from(vec![
+                    b'u';
+                    size
+                ])))
+                .unwrap();
+            let echoed: serde_json::Value =
+                serde_json::from_str(&body_text(send(addr, request).await.unwrap()).await).unwrap();
+            (size, echoed)
+        }));
+        h.wait_until("upload queued", |s| s.queued == i + 1).await;
+    }
+    held.end();
+    while next_chunk(stream.body_mut()).await.is_some() {}
+    for upload in uploads {
+        let (size, echoed) = upload.await.unwrap();
+        assert_eq!(echoed["body_len"], size, "{echoed}");
+        let headers: Vec<String> = serde_json::from_value(echoed["headers"].clone()).unwrap();
+        assert!(
+            headers.contains(&format!("content-length: {size}")),
+            "{headers:?}"
+        );
+    }
+    h.wait_idle().await;
+}

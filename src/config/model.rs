@@ -136,6 +136,10 @@ pub struct QueueConfig {
     /// `timeout`: the longest a request waits for a slot before it is shed. Default `"30s"`.
     #[serde(with = "de::duration")]
     pub timeout: Duration,
+    /// `buffer_body_bytes`: while a request waits, up to this many bytes of its body are read
+    /// ahead, so a client that disconnects mid-upload is noticed at once and never forwarded.
+    /// Larger bodies are read only once admitted. `0` disables read-ahead. Default `65536`.
+    pub buffer_body_bytes: usize,
 }
 
 impl Default for QueueConfig {
@@ -143,6 +147,7 @@ impl Default for QueueConfig {
         QueueConfig {
             max_depth: 100,
             timeout: Duration::from_secs(30),
+            buffer_body_bytes: 64 * 1024,
         }
     }
 }

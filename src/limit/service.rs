@@ -12,8 +12,8 @@ use hyper::body::Incoming;
 use tokio::sync::OnceCell;
 use tower::Service;
 
-use super::{Limiter, Permit};
-use crate::body::{RequestBody, TrackedBody};
+use super::{Limiter, Permit, QueueSlot, Rejection};
+use crate::body::{ReadAhead, RequestBody, TrackedBody};
 use crate::config::LimitMode;
 use crate::error::ProxyError;
 use crate::metrics::Outcome;
@@ -112,24 +112,49 @@ where
             conn: self.conn.control.clone(),
         });
         let (ctx, conn, mode) = (self.ctx.clone(), self.conn.clone(), policy.mode);
+        let read_ahead = policy.read_ahead;
         Box::pin(async move {
             let mut ticket = ticket;
-            let permit = match admit(&ctx.limiter, &conn, mode, &ticket).await {
+            let (parts, mut body) = req.into_parts();
+            let mut ahead = ReadAhead::default();
+            let waiting = Waiting {
+                body: &mut body,
+                ahead: &mut ahead,
+                limit: read_ahead,
+            };
+            let permit = match admit(&ctx.limiter, &conn, mode, &ticket, waiting).await {
                 Ok(permit) => permit,
-                Err(rejection) => {
-                    ticket.finish(match rejection {
-                        super::Rejection::QueueTimeout => Outcome::QueueTimeout,
-                        _ => Outcome::Shed,
-                    });
-                    return Err(rejection.into());
+                Err(refused) => {
+                    let (outcome, error) = match refused {
+                        Refused::Rejected(Rejection::QueueTimeout) => {
+                            (Outcome::QueueTimeout, Rejection::QueueTimeout.into())
+                        }
+                        Refused::Rejected(rejection) => (Outcome::Shed, rejection.into()),
+                        Refused::ClientGone => (Outcome::ClientAborted, ProxyError::ClientGone),
+                    };
+                    ticket.finish(outcome);
+                    return Err(error);
                 }
             };
             ticket.admit(permit);
-            let entry = ticket.entry().clone();
-            let req = req.map(|b| RequestBody::new(b, Some(entry), max_body));
+            let entry = Some(ticket.entry().clone());
+            let req = Request::from_parts(parts, RequestBody::after(ahead, body, entry, max_body));
             forward(inner, req, Some(ticket)).await
         })
     }
+}
+
+/// Why a request left admission without a slot.
+enum Refused {
+    Rejected(Rejection),
+    ClientGone,
+}
+
+/// A queued request's body, read ahead while it waits.
+struct Waiting<'a> {
+    body: &'a mut Incoming,
+    ahead: &'a mut ReadAhead,
+    limit: usize,
 }
 
 /// Waits for a slot (requests mode) or makes sure the connection holds one.
@@ -138,19 +163,38 @@ async fn admit(
     conn: &ConnCtx,
     mode: LimitMode,
     ticket: &Ticket,
-) -> Result<Option<Permit>, super::Rejection> {
+    waiting: Waiting<'_>,
+) -> Result<Option<Permit>, Refused> {
     let take = || async {
         if let Some(permit) = limiter.try_acquire() {
             return Ok(permit);
         }
-        let place = limiter.enqueue()?;
+        let place = limiter.enqueue().map_err(Refused::Rejected)?;
         ticket.queued();
-        place.acquire().await
+        wait_in_queue(place, waiting).await
     };
     match mode {
         LimitMode::Requests => take().await.map(Some),
         LimitMode::Connections => conn.slot.get_or_try_init(take).await.map(|_| None),
     }
+}
+
+/// Waits for a slot while reading the body ahead: a body that fails means the client left.
+async fn wait_in_queue(place: QueueSlot, waiting: Waiting<'_>) -> Result<Permit, Refused> {
+    let acquire = place.acquire();
+    tokio::pin!(acquire);
+    if waiting.limit > 0 {
+        tokio::select! {
+            biased;
+            admitted = &mut acquire => return admitted.map_err(Refused::Rejected),
+            read = waiting.ahead.fill(waiting.body, waiting.limit) => {
+                if read.is_err() {
+                    return Err(Refused::ClientGone);
+                }
+            }
+        }
+    }
+    acquire.await.map_err(Refused::Rejected)
 }
 
 /// Calls the proxy and hands the ticket to whatever carries the rest of the request's life.

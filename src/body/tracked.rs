@@ -1,23 +1,19 @@
-//! Body wrappers: the response body carries the request's [`Ticket`] until its last frame,
-//! and the request body counts bytes and enforces `server.max_request_body`.
+//! [`TrackedBody`]: the response body carries the request's [`Ticket`] until its last frame.
 //!
 //! The ticket is released when the body yields its last frame (or reports its end), yields an
 //! error, or is dropped unfinished (the client went away). Never at response headers.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::error::{BodyTooLarge, Reaped};
+use super::BoxError;
+use crate::error::Reaped;
 use crate::metrics::Outcome;
-use crate::track::{Entry, Ticket};
-
-/// The error type of every body sluice produces.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::track::Ticket;
 
 pin_project! {
     /// A response body that holds its request's ticket (and so its slot) until it ends.
@@ -91,71 +87,6 @@ where
         if let Some(outcome) = verdict {
             if let Some(ticket) = this.ticket.take() {
                 ticket.finish(outcome);
-            }
-        }
-        Poll::Ready(frame.map(|r| r.map_err(Into::into)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-pin_project! {
-    /// A request body on its way upstream: counts bytes for `/requests` and the idle reaper,
-    /// and fails once more than `limit` bytes arrive.
-    #[derive(Debug)]
-    pub struct RequestBody<B> {
-        #[pin]
-        inner: B,
-        entry: Option<Arc<Entry>>,
-        limit: Option<u64>,
-        seen: u64,
-    }
-}
-
-impl<B> RequestBody<B> {
-    /// Wraps `inner`, counting into `entry` (if tracked) and capping at `limit` bytes.
-    pub fn new(inner: B, entry: Option<Arc<Entry>>, limit: Option<u64>) -> Self {
-        RequestBody {
-            inner,
-            entry,
-            limit,
-            seen: 0,
-        }
-    }
-}
-
-impl<B> Body for RequestBody<B>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
-        if let Some(data) = frame
-            .as_ref()
-            .and_then(|f| f.as_ref().ok())
-            .and_then(Frame::data_ref)
-        {
-            let len = data.len();
-            *this.seen += len as u64;
-            if this.limit.is_some_and(|limit| *this.seen > limit) {
-                return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
-            }
-            if let Some(entry) = this.entry.as_ref() {
-                entry.add_received(len);
             }
         }
         Poll::Ready(frame.map(|r| r.map_err(Into::into)))
