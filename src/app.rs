@@ -85,6 +85,7 @@ impl Sluice {
             core.policy.clone(),
         ));
         background.spawn(upkeep(core.exporter.clone()));
+        background.spawn(rotate_peaks(core.limiter.clone()));
         let run_core = core.clone();
         tokio::spawn(async move {
             let graceful = GracefulShutdown::new();
@@ -173,6 +174,18 @@ async fn drain(
         core.limiter.wait_until(|s| s.active == 0),
     )
     .await;
+}
+
+/// Closes a minute of the peak windows every minute.
+async fn rotate_peaks(limiter: crate::limit::Limiter) {
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + crate::limit::MINUTE,
+        crate::limit::MINUTE,
+    );
+    loop {
+        tick.tick().await;
+        limiter.rotate_peaks();
+    }
 }
 
 /// Folds histogram samples into buckets every few seconds, so memory stays flat even if

@@ -8,9 +8,13 @@ use support::*;
 
 const METRICS: &[&str] = &[
     "sluice_active_requests",
-    "sluice_active_requests_peak",
+    "sluice_active_requests_peak{window=\"1m\"}",
+    "sluice_active_requests_peak{window=\"1h\"}",
+    "sluice_active_requests_peak{window=\"24h\"}",
+    "sluice_active_requests_peak{window=\"start\"}",
     "sluice_queue_depth",
-    "sluice_queue_depth_peak",
+    "sluice_queue_depth_peak{window=\"1h\"}",
+    "sluice_queue_depth_peak{window=\"start\"}",
     "sluice_queue_max_depth",
     "sluice_open_connections",
     "sluice_soft_limit",
@@ -239,4 +243,54 @@ async fn requests_lists_queued_and_active_requests_with_their_details() {
     held.end();
     assert_eq!(queued.await.unwrap(), StatusCode::OK);
     h.wait_idle().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn peaks_are_exact_per_window_and_age_out() {
+    let h = Harness::start(|_| {}).await;
+    let peak = |m: &Metrics, window: &str| {
+        m.get(&format!(
+            "sluice_active_requests_peak{{window=\"{window}\"}}"
+        ))
+    };
+    let mut streams = Vec::new();
+    let mut held = Vec::new();
+    for k in ["a", "b", "c"] {
+        streams.push(send(h.addr(), get(&format!("/hold/{k}"))).await.unwrap());
+        held.push(h.app.held(k).await);
+    }
+    for mut stream in held {
+        stream.end();
+    }
+    drop(streams);
+    h.wait_idle().await;
+    // A spike of 3 that no longer exists: a scrape now would read 0 active, the peaks keep it.
+    let m = h.metrics().await;
+    assert_eq!(m.get("sluice_active_requests"), 0.0);
+    assert_eq!(
+        [
+            peak(&m, "1m"),
+            peak(&m, "1h"),
+            peak(&m, "24h"),
+            peak(&m, "start")
+        ],
+        [3.0; 4]
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(61 * 60)).await;
+    let m = h.metrics().await;
+    assert_eq!(
+        [
+            peak(&m, "1m"),
+            peak(&m, "1h"),
+            peak(&m, "24h"),
+            peak(&m, "start")
+        ],
+        [0.0, 0.0, 3.0, 3.0]
+    );
+    let status = admin_get(h.sluice.admin_addr(), "/status").await.1;
+    assert!(
+        status.contains("active: 1m 0 | 1h 0 | 24h 3 | start 3"),
+        "{status}"
+    );
 }

@@ -55,8 +55,18 @@ async fn admits_up_to_the_hard_limit_then_queues_in_fifo_order() {
     h.wait_idle().await;
     let m = h.metrics().await;
     assert_eq!(m.outcome("completed"), 5.0);
-    assert_eq!(m.get("sluice_active_requests_peak"), 2.0);
-    assert_eq!(m.get("sluice_queue_depth_peak"), 3.0);
+    for window in ["1m", "1h", "24h", "start"] {
+        assert_eq!(
+            m.get(&format!(
+                "sluice_active_requests_peak{{window=\"{window}\"}}"
+            )),
+            2.0
+        );
+        assert_eq!(
+            m.get(&format!("sluice_queue_depth_peak{{window=\"{window}\"}}")),
+            3.0
+        );
+    }
 }
 
 async fn body_text_of(response: &mut http::Response<hyper::body::Incoming>) -> String {

@@ -68,11 +68,11 @@ async fn gauges_return_to_exactly_zero_after_a_storm_of_mixed_outcomes() {
     assert_eq!(m.get("sluice_open_connections"), 0.0);
     assert_eq!(m.get("sluice_loaded"), 0.0);
     assert!(
-        m.get("sluice_active_requests_peak") <= 8.0,
+        m.get("sluice_active_requests_peak{window=\"start\"}") <= 8.0,
         "never above the hard limit"
     );
     assert!(
-        m.get("sluice_queue_depth_peak") <= 12.0,
+        m.get("sluice_queue_depth_peak{window=\"start\"}") <= 12.0,
         "never above the queue depth"
     );
 

@@ -84,9 +84,7 @@ pub fn route(state: &Core, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             .is_some_and(|a| a.contains("application/json"));
     match req.uri().path() {
         "/metrics" => {
-            let body = state
-                .exporter
-                .render(&state.limiter.snapshot(), &state.stats);
+            let body = state.exporter.render(&state.limiter, &state.stats);
             with_type(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",

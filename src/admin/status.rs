@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::config::LimitMode;
-use crate::limit::Snapshot;
+use crate::limit::{Snapshot, WINDOWS};
 use crate::metrics::Outcome;
 use crate::state::Core;
 
@@ -42,8 +42,10 @@ struct Status {
     queue_max_depth: usize,
     utilization: f64,
     loaded: bool,
-    peak_active: usize,
-    peak_queued: usize,
+    /// Highest active count per window (`1m`, `1h`, `24h`, `start`).
+    peak_active: Vec<(&'static str, usize)>,
+    /// Highest queue depth per window.
+    peak_queued: Vec<(&'static str, usize)>,
     open_connections: usize,
     thresholds: Vec<(&'static str, usize)>,
     outcomes: Vec<(&'static str, u64)>,
@@ -51,6 +53,7 @@ struct Status {
 
 fn collect(state: &Core) -> Status {
     let snap: Snapshot = state.limiter.snapshot();
+    let (active_peaks, queued_peaks) = state.limiter.peaks();
     Status {
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: state.started.elapsed().as_secs(),
@@ -67,8 +70,8 @@ fn collect(state: &Core) -> Status {
         queue_max_depth: snap.max_depth,
         utilization: snap.active as f64 / snap.hard_limit.max(1) as f64,
         loaded: snap.loaded(),
-        peak_active: snap.peak_active,
-        peak_queued: snap.peak_queued,
+        peak_active: WINDOWS.iter().map(|(w, _)| *w).zip(active_peaks).collect(),
+        peak_queued: WINDOWS.iter().map(|(w, _)| *w).zip(queued_peaks).collect(),
         open_connections: state.stats.open_connections(),
         thresholds: LEVELS
             .iter()
@@ -97,13 +100,21 @@ pub(super) fn text(state: &Core) -> String {
         .map(|((n, at), (_, f))| format!("{n} {:.0}% = {at}", f * 100.0))
         .collect();
     let outcomes: Vec<String> = s.outcomes.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    let peaks = |p: &[(&str, usize)]| {
+        p.iter()
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let day_peak = s.peak_active.get(2).map_or(0, |(_, n)| *n);
     let up = humantime::format_duration(std::time::Duration::from_secs(s.uptime_secs));
     format!(
         "sluice {} | up {up} | mode {} | {}\n\n\
          active    {:>6} / {:<6} {:5.1}%  {bar}  {}\n\
          queued    {:>6} / {:<6}\n\
          loaded    {} (soft_limit {})\n\
-         peak      {} active ({:.1}%), {} queued, since start\n\
+         peak      active: {} ({:.1}% of hard_limit over 24h)\n\
+         \x20         queued: {}\n\
          levels    {}\n\
          conns     {} open\n\
          requests  {}\n",
@@ -118,9 +129,9 @@ pub(super) fn text(state: &Core) -> String {
         s.queue_max_depth,
         if s.loaded { "yes" } else { "no" },
         s.soft_limit,
-        s.peak_active,
-        pct(s.peak_active),
-        s.peak_queued,
+        peaks(&s.peak_active),
+        pct(day_peak),
+        peaks(&s.peak_queued),
         thresholds.join(" | "),
         s.open_connections,
         outcomes.join(" | "),

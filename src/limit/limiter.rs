@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::peaks::Peaks;
 use super::permit::{Permit, QueueSlot};
 use crate::changes::Changes;
 
@@ -70,8 +71,8 @@ pub(super) struct Shared {
     queue_timeout_nanos: AtomicU64,
     pub(super) active: AtomicUsize,
     pub(super) queued: AtomicUsize,
-    peak_active: AtomicUsize,
-    peak_queued: AtomicUsize,
+    active_peaks: Peaks,
+    queued_peaks: Peaks,
     /// Last logged loaded state (for log-once transitions; the exported value is computed).
     loaded_logged: AtomicBool,
     /// Serializes [`Limiter::set_limits`].
@@ -97,8 +98,8 @@ impl Limiter {
             queue_timeout_nanos: AtomicU64::new(nanos(queue_timeout)),
             active: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
-            peak_active: AtomicUsize::new(0),
-            peak_queued: AtomicUsize::new(0),
+            active_peaks: Peaks::default(),
+            queued_peaks: Peaks::default(),
             loaded_logged: AtomicBool::new(false),
             resize: Mutex::new(()),
             changed: Changes::default(),
@@ -186,12 +187,27 @@ impl Limiter {
         Snapshot {
             active: s.active.load(SeqCst),
             queued: s.queued.load(SeqCst),
-            peak_active: s.peak_active.load(Relaxed),
-            peak_queued: s.peak_queued.load(Relaxed),
+            peak_active: s.active_peaks.max_over(usize::MAX),
+            peak_queued: s.queued_peaks.max_over(usize::MAX),
             hard_limit: s.hard_limit.load(Relaxed),
             soft_limit: s.soft_limit.load(Relaxed),
             max_depth: s.max_depth.load(Relaxed),
         }
+    }
+
+    /// Highest `active` and `queued` over each of [`WINDOWS`](super::WINDOWS).
+    pub fn peaks(&self) -> ([usize; 4], [usize; 4]) {
+        (
+            self.shared.active_peaks.windows(),
+            self.shared.queued_peaks.windows(),
+        )
+    }
+
+    /// Closes the current minute of the peak windows; run once a minute.
+    pub fn rotate_peaks(&self) {
+        let s = &self.shared;
+        s.active_peaks.rotate(s.active.load(SeqCst));
+        s.queued_peaks.rotate(s.queued.load(SeqCst));
     }
 
     /// Waits until `done` holds for a snapshot (tests and shutdown use this; it is woken by
@@ -211,12 +227,12 @@ impl Shared {
 
     /// Records a new holder in the peaks and the loaded state.
     pub(super) fn on_admit(&self, active: usize) {
-        self.peak_active.fetch_max(active, Relaxed);
+        self.active_peaks.record(active);
         self.on_active_change(active);
     }
 
     pub(super) fn on_enqueue(&self, queued: usize) {
-        self.peak_queued.fetch_max(queued, Relaxed);
+        self.queued_peaks.record(queued);
         self.note_change();
     }
 

@@ -8,10 +8,12 @@
 
 mod layer;
 mod limiter;
+mod peaks;
 mod permit;
 mod service;
 
 pub use layer::AdmissionLayer;
 pub use limiter::{Limiter, Rejection, Snapshot};
+pub use peaks::{MINUTE, Peaks, WINDOWS};
 pub use permit::{Permit, QueueSlot};
 pub use service::{Admission, AdmissionCtx, ConnCtx, ResponseFuture};

@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::{
 
 use super::names::*;
 use super::stats::{Outcome, REJECT_STATUSES, ReapReason, Stats};
-use crate::limit::Snapshot;
+use crate::limit::{Limiter, WINDOWS};
 
 const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
@@ -29,9 +29,9 @@ pub struct Exporter {
 #[derive(Debug)]
 struct Gauges {
     active: Gauge,
-    active_peak: Gauge,
+    active_peak: Vec<Gauge>,
     queued: Gauge,
-    queued_peak: Gauge,
+    queued_peak: Vec<Gauge>,
     max_depth: Gauge,
     connections: Gauge,
     soft: Gauge,
@@ -69,17 +69,23 @@ impl Exporter {
         }
         let gauge =
             |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &META);
+        let key = |name: &'static str, label: &'static str, value: String| {
+            Key::from_parts(name, vec![Label::new(label, value)])
+        };
         let labelled = |name: &'static str, label: &'static str, value: String| {
-            recorder.register_counter(
-                &Key::from_parts(name, vec![Label::new(label, value)]),
-                &META,
-            )
+            recorder.register_counter(&key(name, label, value), &META)
+        };
+        let windows = |name: &'static str| -> Vec<Gauge> {
+            WINDOWS
+                .iter()
+                .map(|(w, _)| recorder.register_gauge(&key(name, "window", (*w).into()), &META))
+                .collect()
         };
         let gauges = Gauges {
             active: gauge(ACTIVE_REQUESTS),
-            active_peak: gauge(ACTIVE_REQUESTS_PEAK),
+            active_peak: windows(ACTIVE_REQUESTS_PEAK),
             queued: gauge(QUEUE_DEPTH),
-            queued_peak: gauge(QUEUE_DEPTH_PEAK),
+            queued_peak: windows(QUEUE_DEPTH_PEAK),
             max_depth: gauge(QUEUE_MAX_DEPTH),
             connections: gauge(OPEN_CONNECTIONS),
             soft: gauge(SOFT_LIMIT),
@@ -120,12 +126,18 @@ impl Exporter {
     }
 
     /// Sets every gauge and counter from the exact counts, then renders the text format.
-    pub fn render(&self, snap: &Snapshot, stats: &Stats) -> String {
+    pub fn render(&self, limiter: &Limiter, stats: &Stats) -> String {
+        let snap = limiter.snapshot();
+        let (active_peaks, queued_peaks) = limiter.peaks();
         let g = &self.gauges;
         g.active.set(snap.active as f64);
-        g.active_peak.set(snap.peak_active as f64);
         g.queued.set(snap.queued as f64);
-        g.queued_peak.set(snap.peak_queued as f64);
+        for (gauge, peak) in g.active_peak.iter().zip(active_peaks) {
+            gauge.set(peak as f64);
+        }
+        for (gauge, peak) in g.queued_peak.iter().zip(queued_peaks) {
+            gauge.set(peak as f64);
+        }
         g.max_depth.set(snap.max_depth as f64);
         g.connections.set(stats.open_connections() as f64);
         g.soft.set(snap.soft_limit as f64);

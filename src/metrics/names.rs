@@ -2,11 +2,11 @@
 
 /// Slots held now (requests in flight; in `connections` mode, connections holding a slot).
 pub const ACTIVE_REQUESTS: &str = "sluice_active_requests";
-/// Highest `sluice_active_requests` since start.
+/// Highest `sluice_active_requests` over a window (label `window`: 1m, 1h, 24h, start).
 pub const ACTIVE_REQUESTS_PEAK: &str = "sluice_active_requests_peak";
 /// Requests waiting for a slot now.
 pub const QUEUE_DEPTH: &str = "sluice_queue_depth";
-/// Highest `sluice_queue_depth` since start.
+/// Highest `sluice_queue_depth` over a window (label `window`: 1m, 1h, 24h, start).
 pub const QUEUE_DEPTH_PEAK: &str = "sluice_queue_depth_peak";
 /// The configured `queue.max_depth`.
 pub const QUEUE_MAX_DEPTH: &str = "sluice_queue_max_depth";
@@ -57,7 +57,10 @@ pub const HELP: &[(&str, &str)] = &[
         "Highest sluice_active_requests since start.",
     ),
     (QUEUE_DEPTH, "Requests waiting for a slot now."),
-    (QUEUE_DEPTH_PEAK, "Highest sluice_queue_depth since start."),
+    (
+        QUEUE_DEPTH_PEAK,
+        "Highest sluice_queue_depth over the window (exact, not sampled).",
+    ),
     (QUEUE_MAX_DEPTH, "Configured queue.max_depth."),
     (OPEN_CONNECTIONS, "Client TCP connections open now."),
     (SOFT_LIMIT, "Configured limits.soft_limit."),
