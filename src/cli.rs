@@ -4,11 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::signals::Signals;
+use crate::{Config, Sluice};
 use clap::{Parser, Subcommand};
 use http_body_util::{BodyExt, Empty};
-use tokio::signal::unix::{SignalKind, signal};
-
-use crate::{Config, Sluice};
 
 /// sluice: counts in-flight requests in front of one app, queues and sheds the excess,
 /// reaps stuck streams, and exports exact gauges.
@@ -103,6 +102,13 @@ async fn run(path: PathBuf) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("sluice: cannot install signal handlers: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let sluice = match Sluice::start(config, Some(path)).await {
         Ok(sluice) => sluice,
         Err(error) => {
@@ -110,38 +116,7 @@ async fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    serve_until_signalled(&sluice).await
-}
-
-/// Handles signals for a started sluice until it has drained.
-pub async fn serve_until_signalled(sluice: &Sluice) -> ExitCode {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        eprintln!("sluice: cannot install signal handlers");
-        return ExitCode::FAILURE;
-    };
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-            _ = hup.recv() => {
-                let _ = sluice.core().reload_from_file();
-                continue;
-            }
-            () = sluice.wait() => return ExitCode::SUCCESS,
-        }
-        if draining {
-            tracing::warn!("second signal: exiting now");
-            return ExitCode::from(130);
-        }
-        tracing::info!("signal received: draining (send it again to exit at once)");
-        draining = true;
-        sluice.shutdown();
-    }
+    signals.serve(&sluice).await
 }
 
 /// Sends one request to the admin listener named in the config and prints the answer.

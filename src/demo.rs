@@ -145,6 +145,10 @@ pub async fn run(config_path: &Path) -> ExitCode {
     if !config.limits.exempt_paths.iter().any(|p| p == "/health") {
         config.limits.exempt_paths.push("/health".into());
     }
+    let Ok(signals) = crate::signals::Signals::install() else {
+        eprintln!("sluice demo: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
     let (soft, hard, depth) = (
         config.limits.soft_limit,
         config.limits.hard_limit,
@@ -181,5 +185,5 @@ pub async fn run(config_path: &Path) -> ExitCode {
          Ctrl-C drains and exits.",
         hard + depth / 2
     );
-    crate::cli::serve_until_signalled(&sluice).await
+    signals.serve(&sluice).await
 }

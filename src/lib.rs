@@ -61,6 +61,7 @@ pub mod policy;
 pub mod proxy;
 pub mod reaper;
 pub mod server;
+pub mod signals;
 pub mod state;
 pub mod track;
 

@@ -50,8 +50,7 @@ async fn metrics_expose_every_documented_series_with_exact_values() {
     assert_eq!(m.get("sluice_ready"), 1.0);
 
     // One open stream and one idle client connection: the scrape sees exactly that.
-    let _stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let (_stream, mut held) = h.hold("a").await;
     let m = h.metrics().await;
     assert_eq!(m.get("sluice_active_requests"), 1.0);
     assert_eq!(m.get("sluice_utilization_ratio"), 0.5);
@@ -194,11 +193,7 @@ async fn metrics_are_not_served_on_the_public_port() {
 
 #[tokio::test]
 async fn requests_lists_queued_and_active_requests_with_their_details() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
-    })
-    .await;
+    let h = Harness::with_slots(1, |_| {}).await;
     let mut request = get("/hold/a?token=secret");
     request
         .headers_mut()

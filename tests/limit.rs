@@ -11,11 +11,7 @@ use support::*;
 
 #[tokio::test]
 async fn admits_up_to_the_hard_limit_then_queues_in_fifo_order() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 2;
-        c.limits.hard_limit = 2;
-    })
-    .await;
+    let h = Harness::with_slots(2, |_| {}).await;
     let mut first = send(h.addr(), get("/hold/a")).await.unwrap();
     let mut second = send(h.addr(), get("/hold/b")).await.unwrap();
     let (mut held_a, mut held_b) = (h.app.held("a").await, h.app.held("b").await);
@@ -79,15 +75,12 @@ async fn body_text_of(response: &mut http::Response<hyper::body::Incoming>) -> S
 
 #[tokio::test]
 async fn a_full_queue_sheds_at_once_with_retry_after_and_is_never_forwarded() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.max_depth = 1;
         c.shed.retry_after = Duration::from_secs(7);
     })
     .await;
-    let _stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let (_stream, mut held) = h.hold("a").await;
     let addr = h.addr();
     let queued =
         tokio::spawn(async move { send(addr, get("/fast?queued")).await.unwrap().status() });
@@ -112,14 +105,11 @@ async fn a_full_queue_sheds_at_once_with_retry_after_and_is_never_forwarded() {
 
 #[tokio::test]
 async fn max_depth_zero_sheds_as_soon_as_the_hard_limit_is_reached() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.max_depth = 0;
     })
     .await;
-    let _stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let (_stream, mut held) = h.hold("a").await;
     let shed = send(h.addr(), get("/fast")).await.unwrap();
     assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(body_text(shed).await.contains("queue_full"));
@@ -129,14 +119,11 @@ async fn max_depth_zero_sheds_as_soon_as_the_hard_limit_is_reached() {
 
 #[tokio::test(start_paused = true)]
 async fn a_queued_request_is_shed_when_the_queue_timeout_passes() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.timeout = Duration::from_secs(30);
     })
     .await;
-    let _stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let (_stream, mut held) = h.hold("a").await;
 
     let started = tokio::time::Instant::now();
     let response = send(h.addr(), get("/fast?late")).await.unwrap();
@@ -180,11 +167,9 @@ async fn the_soft_limit_marks_the_machine_loaded_and_still_admits() {
         c.limits.hard_limit = 3;
     })
     .await;
-    let _a = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut a = h.app.held("a").await;
+    let (_a, mut a) = h.hold("a").await;
     assert_eq!(h.metrics().await.get("sluice_loaded"), 0.0);
-    let _b = send(h.addr(), get("/hold/b")).await.unwrap();
-    let mut b = h.app.held("b").await;
+    let (_b, mut b) = h.hold("b").await;
     let m = h.metrics().await;
     assert_eq!(m.get("sluice_loaded"), 1.0);
     assert_eq!(m.get("sluice_soft_limit"), 2.0);
@@ -202,15 +187,12 @@ async fn the_soft_limit_marks_the_machine_loaded_and_still_admits() {
 
 #[tokio::test]
 async fn exempt_paths_pass_without_a_slot_while_the_limit_is_full() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.max_depth = 0;
         c.limits.exempt_paths = vec!["/health".into()];
     })
     .await;
-    let _stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let (_stream, mut held) = h.hold("a").await;
     let health = send(h.addr(), get("/health")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(body_text(health).await, "fast");

@@ -103,8 +103,7 @@ async fn a_steady_stream_under_the_limit_is_untouched() {
         c.reaper.idle_timeout = Some(5 * MINUTE);
     })
     .await;
-    let mut response = send(h.addr(), get("/hold/steady")).await.unwrap();
-    let mut held = h.app.held("steady").await;
+    let (mut response, mut held) = h.hold("steady").await;
     // An event every 4 minutes for 28 minutes: never idle 5 minutes, never 30 minutes old.
     for i in 0..8 {
         held.push(&format!("data: {i}\n\n")).await;
@@ -125,8 +124,7 @@ async fn a_steady_stream_under_the_limit_is_untouched() {
 async fn a_stream_quiet_for_idle_timeout_is_reaped_as_idle() {
     let h = Harness::start(|c| c.reaper.idle_timeout = Some(5 * MINUTE)).await;
     let started = Instant::now();
-    let mut response = send(h.addr(), get("/hold/quiet")).await.unwrap();
-    let mut held = h.app.held("quiet").await;
+    let (mut response, mut held) = h.hold("quiet").await;
     tokio::time::sleep(3 * MINUTE).await;
     held.push("data: late\n\n").await;
     assert!(next_chunk(response.body_mut()).await.is_some());
@@ -146,16 +144,13 @@ async fn a_stream_quiet_for_idle_timeout_is_reaped_as_idle() {
 
 #[tokio::test(start_paused = true)]
 async fn queue_waits_do_not_count_toward_the_age_limit() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.timeout = 25 * MINUTE;
         c.reaper.max_request_duration = 30 * MINUTE;
     })
     .await;
     let started = Instant::now();
-    let mut first = send(h.addr(), get("/hold/first")).await.unwrap();
-    let mut first_held = h.app.held("first").await;
+    let (mut first, mut first_held) = h.hold("first").await;
 
     let addr = h.addr();
     let second = tokio::spawn(async move {

@@ -11,13 +11,8 @@ use support::*;
 
 #[tokio::test]
 async fn raising_the_hard_limit_admits_queued_requests_at_once() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
-    })
-    .await;
-    let _a = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut a = h.app.held("a").await;
+    let h = Harness::with_slots(1, |_| {}).await;
+    let (_a, mut a) = h.hold("a").await;
     let addr = h.addr();
     let queued = tokio::spawn(async move { send(addr, get("/hold/b")).await.unwrap() });
     h.wait_until("b queued", |s| s.queued == 1).await;
@@ -41,11 +36,7 @@ async fn raising_the_hard_limit_admits_queued_requests_at_once() {
 
 #[tokio::test]
 async fn lowering_the_hard_limit_lets_held_slots_finish_and_admits_only_under_it() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 3;
-        c.limits.hard_limit = 3;
-    })
-    .await;
+    let h = Harness::with_slots(3, |_| {}).await;
     let mut streams = Vec::new();
     let mut held = Vec::new();
     for k in ["a", "b", "c"] {
@@ -79,14 +70,11 @@ async fn lowering_the_hard_limit_lets_held_slots_finish_and_admits_only_under_it
 
 #[tokio::test]
 async fn queue_shed_and_exempt_settings_apply_to_the_next_request() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.max_depth = 0;
     })
     .await;
-    let _a = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut a = h.app.held("a").await;
+    let (_a, mut a) = h.hold("a").await;
     let shed = send(h.addr(), get("/health")).await.unwrap();
     assert_eq!(shed.headers()["retry-after"], "5");
 

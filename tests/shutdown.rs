@@ -15,13 +15,8 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn a_drain_stops_intake_sheds_the_queue_and_lets_streams_finish() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
-    })
-    .await;
-    let mut stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let h = Harness::with_slots(1, |_| {}).await;
+    let (mut stream, mut held) = h.hold("a").await;
     let addr = h.addr();
     let queued = tokio::spawn(async move { send(addr, get("/fast?queued")).await.unwrap() });
     h.wait_until("one queued", |s| s.queued == 1).await;
@@ -155,8 +150,7 @@ async fn h2_clients_get_goaway_and_their_open_streams_finish() {
 #[tokio::test(start_paused = true)]
 async fn what_is_still_running_at_drain_timeout_is_cut_and_counted() {
     let h = Harness::start(|c| c.shutdown.drain_timeout = Duration::from_secs(25)).await;
-    let mut stream = send(h.addr(), get("/hold/long")).await.unwrap();
-    let mut held = h.app.held("long").await;
+    let (mut stream, mut held) = h.hold("long").await;
     held.push("data: 1\n\n").await;
     assert!(next_chunk(stream.body_mut()).await.is_some());
 

@@ -9,8 +9,7 @@ use support::*;
 #[tokio::test]
 async fn a_stream_holds_its_slot_after_headers_until_its_last_byte() {
     let h = Harness::start(|_| {}).await;
-    let mut response = send(h.addr(), get("/hold/s")).await.unwrap();
-    let mut held = h.app.held("s").await;
+    let (mut response, mut held) = h.hold("s").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     assert_eq!(
@@ -67,13 +66,8 @@ async fn a_client_that_leaves_mid_stream_frees_the_slot_and_the_app_sees_it() {
 
 #[tokio::test]
 async fn a_client_that_leaves_while_queued_leaves_the_queue_and_is_never_forwarded() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
-    })
-    .await;
-    let mut stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let h = Harness::with_slots(1, |_| {}).await;
+    let (mut stream, mut held) = h.hold("a").await;
 
     let mut quitter = Conn::open(h.addr()).await;
     let pending = tokio::spawn(async move {
@@ -97,8 +91,7 @@ async fn a_client_that_leaves_while_queued_leaves_the_queue_and_is_never_forward
 #[tokio::test]
 async fn an_app_that_fails_mid_stream_truncates_the_response_and_counts_upstream_error() {
     let h = Harness::start(|_| {}).await;
-    let mut response = send(h.addr(), get("/hold/f")).await.unwrap();
-    let mut held = h.app.held("f").await;
+    let (mut response, mut held) = h.hold("f").await;
     held.push("data: ok\n\n").await;
     assert!(next_chunk(response.body_mut()).await.is_some());
     held.fail().await;
@@ -145,13 +138,8 @@ async fn a_queued_large_upload_whose_client_leaves_is_dropped_from_the_queue() {
 }
 
 async fn queued_post_client_leaves(body: Vec<u8>) {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
-    })
-    .await;
-    let mut stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let h = Harness::with_slots(1, |_| {}).await;
+    let (mut stream, mut held) = h.hold("a").await;
 
     // A streaming operation's typical request: POST with a small JSON body.
     let mut quitter = Conn::open(h.addr()).await;
@@ -177,14 +165,11 @@ async fn queued_post_client_leaves(body: Vec<u8>) {
 
 #[tokio::test]
 async fn queued_uploads_are_forwarded_intact_after_their_read_ahead() {
-    let h = Harness::start(|c| {
-        c.limits.soft_limit = 1;
-        c.limits.hard_limit = 1;
+    let h = Harness::with_slots(1, |c| {
         c.queue.buffer_body_bytes = 32 * 1024;
     })
     .await;
-    let mut stream = send(h.addr(), get("/hold/a")).await.unwrap();
-    let mut held = h.app.held("a").await;
+    let (mut stream, mut held) = h.hold("a").await;
     let mut uploads = Vec::new();
     // One body fits the read-ahead, one is larger than it.
     for (i, size) in [10_000usize, 300_000].into_iter().enumerate() {

@@ -89,7 +89,15 @@ pub(super) fn json(state: &Core) -> String {
 }
 
 pub(super) fn text(state: &Core) -> String {
-    let s = collect(state);
+    let page = render_text(&collect(state));
+    page.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn render_text(s: &Status) -> String {
     let pct = |n: usize| 100.0 * n as f64 / s.hard_limit.max(1) as f64;
     let filled = ((s.utilization.min(1.0)) * 20.0).round() as usize;
     let bar = format!("[{}{}]", "#".repeat(filled), ".".repeat(20 - filled));

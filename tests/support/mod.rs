@@ -59,6 +59,25 @@ impl Harness {
         Harness { sluice, app }
     }
 
+    /// Starts an app and sluice with `slots` slots (soft = hard = `slots`), adjusted by `edit`.
+    pub async fn with_slots(slots: usize, edit: impl FnOnce(&mut Config)) -> Harness {
+        Harness::start(|c| {
+            c.limits.soft_limit = slots;
+            c.limits.hard_limit = slots;
+            edit(c);
+        })
+        .await
+    }
+
+    /// Opens `/hold/<key>` on its own connection and takes control of the app's side:
+    /// returns the response head (headers arrived, body pending) and the app's handle.
+    pub async fn hold(&self, key: &str) -> (Response<Incoming>, Held) {
+        let response = send(self.addr(), get(&format!("/hold/{key}")))
+            .await
+            .expect("hold request");
+        (response, self.app.held(key).await)
+    }
+
     /// The public address.
     pub fn addr(&self) -> SocketAddr {
         self.sluice.proxy_addr()
