@@ -19,6 +19,9 @@ use crate::track::{Entry, Registry, State};
 
 /// The longest the reaper sleeps between scans.
 pub const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// How long a reaped HTTP/2 request may take to notice before its whole connection is
+/// closed (a client that stopped reading stalls h2 flow control, so its body is never polled).
+pub const H2_GRACE: Duration = Duration::from_secs(5);
 /// The shortest: a deadline that is due now never makes the reaper spin.
 pub const MIN_SLEEP: Duration = Duration::from_millis(1);
 
@@ -36,8 +39,19 @@ pub fn scan(registry: &Registry, policy: &Policy, now: Instant) -> Instant {
     let idle = policy.reaper.idle_timeout;
     let mut next = now + MAX_SLEEP;
     for entry in registry.entries() {
-        if !matches!(entry.state(), State::Active | State::Tunnel) || entry.reap_reason().is_some()
-        {
+        if !matches!(entry.state(), State::Active | State::Tunnel) {
+            continue;
+        }
+        if let Some(since) = entry.reaped_for(now) {
+            // An h2 stream may not notice (its client stopped reading and flow control stops
+            // hyper from polling the body): after a grace period, close its connection.
+            if entry.multiplexed {
+                if since >= H2_GRACE {
+                    entry.kill_connection();
+                } else {
+                    next = next.min(now + (H2_GRACE - since));
+                }
+            }
             continue;
         }
         let Some(held) = entry.held_for(now) else {

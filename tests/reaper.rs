@@ -217,3 +217,48 @@ async fn an_upgrade_tunnel_is_reaped_like_any_request() {
     h.wait_idle().await;
     assert_eq!(h.metrics().await.outcome("reaped"), 1.0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_h2_stream_whose_client_stopped_reading_is_still_reaped() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let h = Harness::start(|c| c.reaper.max_request_duration = 30 * MINUTE).await;
+    let io = TokioIo::new(tokio::net::TcpStream::connect(h.addr()).await.unwrap());
+    // A one-byte window that the client never reopens: sluice cannot write to it.
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(1)
+        .initial_connection_window_size(1)
+        .handshake::<_, Full<Bytes>>(io)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let request = http::Request::get(format!("http://{}/hold/stuck", h.addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let _response = sender.send_request(request).await.unwrap();
+    let mut held = h.app.held("stuck").await;
+    // The app keeps writing: h2's send buffer fills, and hyper stops polling the body.
+    let chunk = "x".repeat(64 * 1024);
+    tokio::spawn(async move {
+        loop {
+            held.push(&chunk).await;
+        }
+    });
+    let started = Instant::now();
+    let reaped = h.sluice.core().limiter.wait_until(|s| s.active == 0);
+    tokio::time::timeout(31 * MINUTE, reaped)
+        .await
+        .expect("reaped in time");
+    let lived = started.elapsed();
+    assert!(lived >= 30 * MINUTE, "reaped early: {lived:?}");
+    assert!(
+        lived <= 30 * MINUTE + sluice::reaper::H2_GRACE + Duration::from_secs(1),
+        "reaped late: {lived:?}"
+    );
+    // Only closing the connection could release it: the client's connection ends.
+    let _ = tokio::time::timeout(MINUTE, conn)
+        .await
+        .expect("the stalled h2 connection was closed");
+    assert_eq!(h.metrics().await.outcome("reaped"), 1.0);
+}

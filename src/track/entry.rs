@@ -89,6 +89,7 @@ pub struct Entry {
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     reaped: AtomicU8,
+    reaped_after: AtomicU64,
     waker: AtomicWaker,
 }
 
@@ -119,6 +120,7 @@ impl Entry {
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             reaped: AtomicU8::new(0),
+            reaped_after: AtomicU64::new(NOT_YET),
             waker: AtomicWaker::new(),
         }
     }
@@ -199,11 +201,25 @@ impl Entry {
         {
             return false;
         }
+        self.reaped_after
+            .store(nanos(self.arrived.elapsed()), Release);
         self.waker.wake();
         if !self.multiplexed {
             self.conn.kill();
         }
         true
+    }
+
+    /// Time since the request was reaped, if it was.
+    pub fn reaped_for(&self, now: Instant) -> Option<Duration> {
+        let after = self.reaped_after.load(Acquire);
+        (after != NOT_YET)
+            .then(|| now.saturating_duration_since(self.arrived + Duration::from_nanos(after)))
+    }
+
+    /// Closes the client connection this request came on (all its requests).
+    pub fn kill_connection(&self) {
+        self.conn.kill();
     }
 
     /// Why the request was reaped, if it was.
