@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
@@ -23,28 +21,6 @@ async fn ends_truncated(body: &mut hyper::body::Incoming) -> bool {
             None => return false,
         }
     }
-}
-
-/// Captures log lines written while the guard lives (single-threaded tests only).
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
 }
 
 #[tokio::test(start_paused = true)]
@@ -79,7 +55,7 @@ async fn a_stream_is_reaped_at_max_request_duration_and_not_before() {
     assert_eq!(m.outcome("reaped"), 1.0);
     assert_eq!(m.get("sluice_reaped_total{reason=\"max_duration\"}"), 1.0);
     assert_eq!(m.outcome("completed"), 0.0);
-    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     let line = logs
         .lines()
         .find(|l| l.contains("reaped request"))
