@@ -6,7 +6,8 @@
 //!   [`TestApp::held`]; the test also learns when sluice drops the request.
 //! - `/echo`: JSON of the request line, every header line, and the body length.
 //! - `/sse?n=N`: N events back to back.
-//! - `/ws`: answers `101` and echoes bytes on the upgraded connection.
+//! - `/ws`: answers `101` and echoes bytes on the upgraded connection; on `bye` it closes.
+//!   [`TestApp::wait_ws_closed`] tells when the app's side of tunnels ended.
 //!
 //! Every request's path+query is logged in arrival order ([`TestApp::log`]).
 
@@ -69,6 +70,7 @@ struct State {
     log: Mutex<Vec<String>>,
     held: Mutex<HashMap<String, Held>>,
     arrived: Notify,
+    ws_closed: Mutex<usize>,
 }
 
 /// The running app.
@@ -128,6 +130,19 @@ impl TestApp {
             notified.as_mut().enable();
             if let Some(held) = self.state.held.lock().unwrap().remove(key) {
                 return held;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until at least `n` WebSocket sessions ended on the app's side.
+    pub async fn wait_ws_closed(&self, n: usize) {
+        loop {
+            let notified = self.state.arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if *self.state.ws_closed.lock().unwrap() >= n {
+                return;
             }
             notified.await;
         }
@@ -216,16 +231,19 @@ async fn handle(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body>
         r
     } else if path == "/ws" {
         let upgrade = hyper::upgrade::on(&mut req);
+        let state = state.clone();
         tokio::spawn(async move {
             if let Ok(upgraded) = upgrade.await {
                 let mut io = TokioIo::new(upgraded);
                 let mut buf = [0u8; 1024];
                 while let Ok(n) = io.read(&mut buf).await {
-                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    if n == 0 || &buf[..n] == b"bye" || io.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
                 }
             }
+            *state.ws_closed.lock().unwrap() += 1;
+            state.arrived.notify_waiters();
         });
         let mut r = full(StatusCode::SWITCHING_PROTOCOLS, Bytes::new());
         r.headers_mut()
