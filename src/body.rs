@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::error::{BodyTooLarge, Reaped};
+use crate::error::{BodyTooLarge, Reaped, RequestBodyFailed};
 use crate::metrics::Outcome;
 use crate::track::{Entry, Ticket};
 
@@ -158,7 +158,8 @@ where
                 entry.add_received(len);
             }
         }
-        Poll::Ready(frame.map(|r| r.map_err(Into::into)))
+        // Typed, so the failure is told apart from the app's: it is the client's.
+        Poll::Ready(frame.map(|r| r.map_err(|e| Box::new(RequestBodyFailed(e.into())) as BoxError)))
     }
 
     fn is_end_stream(&self) -> bool {

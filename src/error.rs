@@ -34,6 +34,10 @@ pub enum ProxyError {
     /// A request sluice refuses to forward as written.
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A request using a feature sluice does not forward (a transfer coding other than
+    /// `chunked`).
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
 }
 
 impl ProxyError {
@@ -47,6 +51,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -62,6 +67,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UriTooLong => "uri_too_long",
             ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::NotImplemented(_) => "not_implemented",
         }
     }
 
@@ -79,14 +85,17 @@ impl ProxyError {
             ProxyError::BodyTooLarge => "request body is larger than allowed",
             ProxyError::MethodNotAllowed => "this method is not forwarded",
             ProxyError::UriTooLong => "request target is longer than allowed",
-            ProxyError::BadRequest(why) => why,
+            ProxyError::BadRequest(why) | ProxyError::NotImplemented(why) => why,
         }
     }
 
     /// Whether the client connection must close after this answer (its request body may be
     /// unread, or the request was malformed).
     fn closes_connection(&self) -> bool {
-        matches!(self, ProxyError::BodyTooLarge | ProxyError::BadRequest(_))
+        matches!(
+            self,
+            ProxyError::BodyTooLarge | ProxyError::BadRequest(_) | ProxyError::NotImplemented(_)
+        )
     }
 
     /// The response: status, `Retry-After` on 503, and `{"error": ..., "message": ...}`.
@@ -126,6 +135,12 @@ pub fn retry_after_secs(d: Duration) -> u64 {
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("request reaped by sluice ({})", .0.as_str())]
 pub struct Reaped(pub ReapReason);
+
+/// The client's request body failed on its way up (malformed chunking, or the client went
+/// away mid-body): the app never got a complete message.
+#[derive(Debug, thiserror::Error)]
+#[error("request body failed: {0}")]
+pub struct RequestBodyFailed(#[source] pub crate::body::BoxError);
 
 /// A request body that passed `server.max_request_body`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::RequestBody;
 use crate::config::UpstreamConfig;
-use crate::error::{BodyTooLarge, ProxyError};
+use crate::error::{BodyTooLarge, ProxyError, RequestBodyFailed};
 
 /// The body type sent upstream.
 pub type UpstreamBody = RequestBody<Incoming>;
@@ -73,6 +73,9 @@ impl Upstream {
 fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
     if chain(error).any(|e| e.is::<BodyTooLarge>()) {
         return ProxyError::BodyTooLarge;
+    }
+    if chain(error).any(|e| e.is::<RequestBodyFailed>()) {
+        return ProxyError::BadRequest("malformed or incomplete request body");
     }
     let io_kind = chain(error).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind));
     if error.is_connect() {
