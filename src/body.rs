@@ -110,8 +110,9 @@ pin_project! {
     /// and fails once more than `limit` bytes arrive.
     #[derive(Debug)]
     pub struct RequestBody<B> {
+        // `None` for the empty body of a replayed request.
         #[pin]
-        inner: B,
+        inner: Option<B>,
         entry: Option<Arc<Entry>>,
         limit: Option<u64>,
         seen: u64,
@@ -122,11 +123,25 @@ impl<B> RequestBody<B> {
     /// Wraps `inner`, counting into `entry` (if tracked) and capping at `limit` bytes.
     pub fn new(inner: B, entry: Option<Arc<Entry>>, limit: Option<u64>) -> Self {
         RequestBody {
-            inner,
+            inner: Some(inner),
             entry,
             limit,
             seen: 0,
         }
+    }
+}
+
+impl<B: Body> RequestBody<B> {
+    /// An empty body for sending the same request again, if this one is empty too (nothing
+    /// to replay but the head).
+    pub fn empty_copy(&self) -> Option<Self> {
+        let empty = self.inner.as_ref().is_none_or(Body::is_end_stream);
+        empty.then(|| RequestBody {
+            inner: None,
+            entry: self.entry.clone(),
+            limit: self.limit,
+            seen: 0,
+        })
     }
 }
 
@@ -143,7 +158,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(inner.poll_frame(cx));
         if let Some(data) = frame
             .as_ref()
             .and_then(|f| f.as_ref().ok())
@@ -163,10 +181,12 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

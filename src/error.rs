@@ -19,6 +19,10 @@ pub enum ProxyError {
     /// The app refused the connection, was unreachable, or failed before a response.
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// The app closed (or reset) the connection after the request was sent and before a
+    /// response arrived: Node's keep-alive race, or an app that died on the request.
+    #[error("upstream closed the connection before responding")]
+    UpstreamClosed,
     /// No connection to the app within `upstream.connect_timeout`.
     #[error("upstream connect timeout")]
     UpstreamTimeout,
@@ -45,7 +49,9 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::Rejected(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamUnavailable(_) | ProxyError::UpstreamClosed => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -61,7 +67,9 @@ impl ProxyError {
             ProxyError::Rejected(Rejection::QueueFull) => "queue_full",
             ProxyError::Rejected(Rejection::QueueTimeout) => "queue_timeout",
             ProxyError::Rejected(Rejection::Closed) => "shutting_down",
-            ProxyError::UpstreamUnavailable(_) => "upstream_unavailable",
+            ProxyError::UpstreamUnavailable(_) | ProxyError::UpstreamClosed => {
+                "upstream_unavailable"
+            }
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::BodyTooLarge => "body_too_large",
             ProxyError::MethodNotAllowed => "method_not_allowed",
@@ -81,6 +89,7 @@ impl ProxyError {
             }
             ProxyError::Rejected(Rejection::Closed) => "sluice is shutting down; retry shortly",
             ProxyError::UpstreamUnavailable(cause) => cause,
+            ProxyError::UpstreamClosed => "the app closed the connection before responding",
             ProxyError::UpstreamTimeout => "timed out connecting to the app",
             ProxyError::BodyTooLarge => "request body is larger than allowed",
             ProxyError::MethodNotAllowed => "this method is not forwarded",

@@ -3,6 +3,7 @@
 
 mod framing;
 mod headers;
+mod replay;
 mod service;
 mod tunnel;
 mod upstream;

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use tower::Service;
 
 use super::headers::{set_forwarded, strip_hop_by_hop};
+use super::replay::Replay;
 use super::tunnel::PendingTunnel;
 use super::upstream::{Upstream, UpstreamBody};
 use crate::error::ProxyError;
@@ -75,8 +76,16 @@ impl Service<Request<UpstreamBody>> for Proxy {
         parts.version = Version::HTTP_11;
 
         let upstream = self.upstream.clone();
+        let request = Request::from_parts(parts, body);
+        let replay = Replay::capture(&request);
         Box::pin(async move {
-            let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+            let mut response = match (upstream.send(request).await, replay) {
+                (Err(ProxyError::UpstreamClosed), Some(replay)) => {
+                    tracing::debug!("the app closed the connection unanswered; sending once more");
+                    upstream.send(replay.into_request()).await?
+                }
+                (result, _) => result?,
+            };
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let Some(client) = client_upgrade else {
                     return Err(ProxyError::UpstreamUnavailable(

@@ -88,7 +88,22 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
         };
     }
     tracing::debug!(error = %display_chain(error), "upstream request failed");
-    ProxyError::UpstreamUnavailable("the app closed the connection before responding")
+    let closed = chain(error)
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(|e| e.is_incomplete_message() || e.is_canceled() || e.is_closed());
+    let reset = matches!(
+        io_kind,
+        Some(
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        )
+    );
+    if closed || reset {
+        return ProxyError::UpstreamClosed;
+    }
+    ProxyError::UpstreamUnavailable("the app failed before responding")
 }
 
 fn chain<'a>(

@@ -80,6 +80,15 @@ impl Reply {
             .into(),
         )
     }
+
+    /// [`Reply::ok`], without the body if `request` is a `HEAD`.
+    pub fn ok_to(request: &RawRequest, body: &str) -> Reply {
+        if !request.line().starts_with("HEAD ") {
+            return Reply::ok(body);
+        }
+        let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+        Reply::Send(head.into())
+    }
 }
 
 type Script = dyn Fn(&RawRequest) -> Reply + Send + Sync;

@@ -91,8 +91,14 @@ impl RawClient {
             .expect("a response before the connection closed")
     }
 
-    /// Reads one response, or `None` if the connection closes before a full head.
-    pub async fn read_response(&mut self) -> Option<RawResponse> {
+    /// Reads the head of a response that has no body (the answer to a `HEAD`).
+    pub async fn head_response(&mut self) -> RawResponse {
+        let read = tokio::time::timeout(PATIENCE, self.read_head()).await;
+        read.expect("a response within PATIENCE")
+            .expect("a response before the connection closed")
+    }
+
+    async fn read_head(&mut self) -> Option<RawResponse> {
         let end = loop {
             if let Some(end) = find(&self.buf, b"\r\n\r\n") {
                 break end;
@@ -103,12 +109,17 @@ impl RawClient {
         };
         let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
         self.buf.drain(..end + 4);
-        let mut response = RawResponse {
+        Some(RawResponse {
             head,
             wire_body: Vec::new(),
             body: Vec::new(),
             complete: true,
-        };
+        })
+    }
+
+    /// Reads one response, or `None` if the connection closes before a full head.
+    pub async fn read_response(&mut self) -> Option<RawResponse> {
+        let mut response = self.read_head().await?;
         let status = response.status();
         let bodiless = status == 101 || status == 204 || status == 304 || status < 200;
         if bodiless {
