@@ -26,8 +26,8 @@ use crate::error::ProxyError;
 use crate::limit::{Admission, AdmissionCtx, ConnCtx};
 use crate::policy::Policy;
 use crate::proxy::{
-    Proxy, Upstream, X_REQUEST_ID, check_transfer_coding, settle_request_id, strip_hop_by_hop,
-    wants_upgrade,
+    Proxy, Upstream, X_REQUEST_ID, check_host, check_transfer_coding, settle_request_id,
+    strip_hop_by_hop, wants_upgrade,
 };
 
 /// The body of every response sluice sends to clients.
@@ -67,6 +67,7 @@ impl Gateway {
         if req.method() == Method::CONNECT {
             return Err(ProxyError::MethodNotAllowed);
         }
+        check_host(req)?;
         let uri = req.uri();
         let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
             + uri.authority().map_or(0, |a| a.as_str().len());

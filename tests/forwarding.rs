@@ -294,3 +294,53 @@ async fn h2c_is_never_offered_upstream_even_next_to_a_real_upgrade() {
     assert_eq!(seen.fields("upgrade"), ["websocket"], "{}", seen.head);
     assert_eq!(seen.fields("connection"), ["upgrade"]);
 }
+
+#[tokio::test]
+async fn a_request_without_host_is_400_except_from_http_1_0_which_gets_an_empty_one() {
+    let h = ok_app().await;
+    let missing = raw_exchange(h.addr(), "GET /no-host HTTP/1.1\r\n\r\n").await;
+    assert_eq!(missing.status(), 400, "RFC 9112 §3.2");
+    assert!(missing.text().contains("bad_request"));
+    assert!(h.app.log().is_empty());
+    let old = raw_exchange(h.addr(), "GET /old HTTP/1.0\r\n\r\n").await;
+    assert_eq!(old.status(), 200);
+    let seen = &h.app.log()[0];
+    assert_eq!(seen.line(), "GET /old HTTP/1.1");
+    assert_eq!(
+        seen.fields("host"),
+        [""],
+        "an HTTP/1.1 message always has one Host"
+    );
+    assert!(seen.fields("x-forwarded-host").is_empty());
+}
+
+#[tokio::test]
+async fn several_hosts_or_an_invalid_host_are_400_and_never_forwarded() {
+    let h = ok_app().await;
+    for fields in [
+        "Host: a.example\r\nHost: b.example\r\n",
+        "Host: user@evil.example\r\n",
+        "Host: a b\r\n",
+        "Host: a.example/path\r\n",
+    ] {
+        let response = raw_exchange(h.addr(), &format!("GET /h HTTP/1.1\r\n{fields}\r\n")).await;
+        assert_eq!(response.status(), 400, "{fields:?}");
+    }
+    assert!(h.app.log().is_empty(), "{:?}", h.app.log());
+    let m = h.assert_settled().await;
+    assert_eq!(m.get("sluice_rejected_requests_total{status=\"400\"}"), 4.0);
+}
+
+#[tokio::test]
+async fn userinfo_in_an_absolute_target_never_becomes_the_host() {
+    let h = ok_app().await;
+    let response = raw_exchange(
+        h.addr(),
+        "GET http://user:pw@evil.example:81/x HTTP/1.1\r\nHost: good.example\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let seen = &h.app.log()[0];
+    assert_eq!(seen.line(), "GET /x HTTP/1.1");
+    assert_eq!(seen.fields("host"), ["evil.example:81"]);
+}

@@ -8,7 +8,7 @@ mod service;
 mod tunnel;
 mod upstream;
 
-pub use framing::check_transfer_coding;
+pub use framing::{check_host, check_transfer_coding};
 pub use headers::{
     X_REQUEST_ID, set_forwarded, settle_request_id, strip_hop_by_hop, wants_upgrade,
 };

@@ -59,14 +59,21 @@ impl Service<Request<UpstreamBody>> for Proxy {
 
         // RFC 9112 §3.2.2: with an absolute-form target (or HTTP/2 `:authority`), the
         // target's authority is the host. Only its path and query are forwarded.
+        // Userinfo is never part of a host.
         if let Some(authority) = parts.uri.authority() {
-            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+            if let Ok(host) = HeaderValue::from_str(host) {
                 parts.headers.insert(header::HOST, host);
             }
         }
         let trust = self.policy.load().trust_forwarded_headers;
         let host = parts.headers.get(header::HOST).cloned();
         set_forwarded(&mut parts.headers, self.client_ip, host.as_ref(), trust);
+        // HTTP/1.0 may omit Host; the HTTP/1.1 message sent on carries an empty one (§3.2).
+        parts
+            .headers
+            .entry(header::HOST)
+            .or_insert(HeaderValue::from_static(""));
         if upgrade {
             parts
                 .headers
