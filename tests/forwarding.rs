@@ -344,3 +344,20 @@ async fn userinfo_in_an_absolute_target_never_becomes_the_host() {
     assert_eq!(seen.line(), "GET /x HTTP/1.1");
     assert_eq!(seen.fields("host"), ["evil.example:81"]);
 }
+
+#[tokio::test]
+async fn request_trailers_are_dropped_and_the_body_still_ends() {
+    let h = ok_app().await;
+    let response = raw_exchange(
+        h.addr(),
+        "POST /t HTTP/1.1\r\nHost: a\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let seen = &h.app.log()[0];
+    assert!(seen.complete, "{seen:?}");
+    assert_eq!(seen.fields("transfer-encoding"), ["chunked"]);
+    assert_eq!(seen.body, b"5\r\nhello\r\n0\r\n\r\n", "no trailer section");
+    assert!(seen.fields("trailer").is_empty());
+}

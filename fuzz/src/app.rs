@@ -173,7 +173,8 @@ fn check_head(head: &[u8]) -> Result<Head, &'static str> {
         return Err("not exactly one Host, X-Forwarded-For and X-Request-Id");
     }
     let upgrading = !upgrade.is_empty();
-    if upgrade.iter().any(|u| u.contains("h2c")) {
+    let mut protocols = upgrade.iter().flat_map(|u| u.split(',')).map(str::trim);
+    if protocols.any(|p| p == "h2c") {
         return Err("h2c offered upstream");
     }
     if connection.iter().any(|c| c != "upgrade") || (upgrading != !connection.is_empty()) {
