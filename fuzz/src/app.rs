@@ -67,7 +67,10 @@ async fn serve(mut stream: TcpStream, violations: Violations) {
             Ok(head) => head,
             Err(why) => {
                 let text = String::from_utf8_lossy(&raw).into_owned();
-                violations.lock().expect("lock").push(format!("{why}: {text:?}"));
+                violations
+                    .lock()
+                    .expect("lock")
+                    .push(format!("{why}: {text:?}"));
                 return;
             }
         };
@@ -138,7 +141,10 @@ fn check_head(head: &[u8]) -> Result<Head, &'static str> {
     let (mut connection, mut upgrade) = (Vec::new(), Vec::new());
     for line in lines {
         let line = line.strip_suffix(b"\r").ok_or("bare LF in a field")?;
-        let colon = line.iter().position(|b| *b == b':').ok_or("field without colon")?;
+        let colon = line
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or("field without colon")?;
         let (name, value) = (&line[..colon], &line[colon + 1..]);
         if name.is_empty() || !name.iter().all(|b| is_tchar(*b)) {
             return Err("bad field name");
@@ -166,7 +172,11 @@ fn check_head(head: &[u8]) -> Result<Head, &'static str> {
     if !cl.is_empty() && !te.is_empty() {
         return Err("Content-Length and Transfer-Encoding");
     }
-    if te.len() > 1 || te.first().is_some_and(|t| !t.eq_ignore_ascii_case("chunked")) {
+    if te.len() > 1
+        || te
+            .first()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("chunked"))
+    {
         return Err("Transfer-Encoding other than one chunked");
     }
     if host != 1 || xff != 1 || rid != 1 {
@@ -177,7 +187,7 @@ fn check_head(head: &[u8]) -> Result<Head, &'static str> {
     if protocols.any(|p| p == "h2c") {
         return Err("h2c offered upstream");
     }
-    if connection.iter().any(|c| c != "upgrade") || (upgrading != !connection.is_empty()) {
+    if connection.iter().any(|c| c != "upgrade") || upgrading == connection.is_empty() {
         return Err("Connection other than a real upgrade's");
     }
     let framing = match cl.first() {

@@ -127,7 +127,11 @@ impl World {
                 limiter.wait_until(|s| s.active == 0 && s.queued == 0),
             )
             .await;
-            assert!(settled.is_ok(), "slots held after the connection ended: {:?}", limiter.snapshot());
+            assert!(
+                settled.is_ok(),
+                "slots held after the connection ended: {:?}",
+                limiter.snapshot()
+            );
             assert!(self.core.registry.is_empty(), "requests still tracked");
             let violations = self.app.take_violations();
             assert!(violations.is_empty(), "the app saw: {violations:#?}");
