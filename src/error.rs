@@ -19,6 +19,10 @@ pub enum ProxyError {
     /// The app refused the connection, was unreachable, or failed before a response.
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(&'static str),
+    /// The app closed (or reset) the connection after the request was sent and before a
+    /// response arrived: Node's keep-alive race, or an app that died on the request.
+    #[error("upstream closed the connection before responding")]
+    UpstreamClosed,
     /// No connection to the app within `upstream.connect_timeout`.
     #[error("upstream connect timeout")]
     UpstreamTimeout,
@@ -37,6 +41,10 @@ pub enum ProxyError {
     /// The client went away (or broke its body's framing) while its request waited.
     #[error("client closed the request")]
     ClientGone,
+    /// A request using a feature sluice does not forward (a transfer coding other than
+    /// `chunked`).
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
 }
 
 impl ProxyError {
@@ -44,12 +52,15 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::Rejected(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamUnavailable(_) | ProxyError::UpstreamClosed => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::BadRequest(_) | ProxyError::ClientGone => StatusCode::BAD_REQUEST,
+            ProxyError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -59,13 +70,16 @@ impl ProxyError {
             ProxyError::Rejected(Rejection::QueueFull) => "queue_full",
             ProxyError::Rejected(Rejection::QueueTimeout) => "queue_timeout",
             ProxyError::Rejected(Rejection::Closed) => "shutting_down",
-            ProxyError::UpstreamUnavailable(_) => "upstream_unavailable",
+            ProxyError::UpstreamUnavailable(_) | ProxyError::UpstreamClosed => {
+                "upstream_unavailable"
+            }
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::BodyTooLarge => "body_too_large",
             ProxyError::MethodNotAllowed => "method_not_allowed",
             ProxyError::UriTooLong => "uri_too_long",
             ProxyError::BadRequest(_) => "bad_request",
             ProxyError::ClientGone => "client_closed",
+            ProxyError::NotImplemented(_) => "not_implemented",
         }
     }
 
@@ -79,11 +93,12 @@ impl ProxyError {
             }
             ProxyError::Rejected(Rejection::Closed) => "sluice is shutting down; retry shortly",
             ProxyError::UpstreamUnavailable(cause) => cause,
+            ProxyError::UpstreamClosed => "the app closed the connection before responding",
             ProxyError::UpstreamTimeout => "timed out connecting to the app",
             ProxyError::BodyTooLarge => "request body is larger than allowed",
             ProxyError::MethodNotAllowed => "this method is not forwarded",
             ProxyError::UriTooLong => "request target is longer than allowed",
-            ProxyError::BadRequest(why) => why,
+            ProxyError::BadRequest(why) | ProxyError::NotImplemented(why) => why,
             ProxyError::ClientGone => "the request body ended abnormally while queued",
         }
     }
@@ -93,7 +108,10 @@ impl ProxyError {
     fn closes_connection(&self) -> bool {
         matches!(
             self,
-            ProxyError::BodyTooLarge | ProxyError::BadRequest(_) | ProxyError::ClientGone
+            ProxyError::BodyTooLarge
+                | ProxyError::BadRequest(_)
+                | ProxyError::NotImplemented(_)
+                | ProxyError::ClientGone
         )
     }
 
@@ -134,6 +152,12 @@ pub fn retry_after_secs(d: Duration) -> u64 {
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("request reaped by sluice ({})", .0.as_str())]
 pub struct Reaped(pub ReapReason);
+
+/// The client's request body failed on its way up (malformed chunking, or the client went
+/// away mid-body): the app never got a complete message.
+#[derive(Debug, thiserror::Error)]
+#[error("request body failed: {0}")]
+pub struct RequestBodyFailed(#[source] pub crate::body::BoxError);
 
 /// A request body that passed `server.max_request_body`.
 #[derive(Debug, Clone, Copy, thiserror::Error)]

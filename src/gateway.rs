@@ -26,7 +26,8 @@ use crate::error::ProxyError;
 use crate::limit::{Admission, AdmissionCtx, ConnCtx};
 use crate::policy::Policy;
 use crate::proxy::{
-    Proxy, Upstream, X_REQUEST_ID, settle_request_id, strip_hop_by_hop, wants_upgrade,
+    Proxy, Upstream, X_REQUEST_ID, check_host, check_transfer_coding, settle_request_id,
+    strip_hop_by_hop, wants_upgrade,
 };
 
 /// The body of every response sluice sends to clients.
@@ -66,6 +67,7 @@ impl Gateway {
         if req.method() == Method::CONNECT {
             return Err(ProxyError::MethodNotAllowed);
         }
+        check_host(req)?;
         let uri = req.uri();
         let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
             + uri.authority().map_or(0, |a| a.as_str().len());
@@ -95,9 +97,11 @@ impl hyper::service::Service<Request<Incoming>> for Gateway {
         let policy = self.policy.load();
         let retry_after = policy.retry_after;
         let upgrade = wants_upgrade(req.headers());
+        // Framing is judged before `Transfer-Encoding` is stripped as hop-by-hop.
+        let framing = check_transfer_coding(req.headers());
         strip_hop_by_hop(req.headers_mut(), upgrade);
         let request_id = settle_request_id(req.headers_mut());
-        if let Err(error) = self.check(&req, &policy) {
+        if let Err(error) = framing.and_then(|()| self.check(&req, &policy)) {
             self.ctx
                 .registry
                 .stats()

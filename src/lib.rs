@@ -12,9 +12,11 @@
 //!    `sluice_open_connections` (a guard), and serves it with hyper-util's auto builder
 //!    (HTTP/1.1, or h2c with prior knowledge). A connection that sends no request head within
 //!    `server.header_read_timeout` is closed ([`io::FirstRequestDeadline`]).
-//! 2. **Gate** ([`gateway::Gateway`]): `CONNECT`, oversize targets and declared-oversize bodies
-//!    are answered at once and never take a slot. Hop-by-hop fields are stripped and the
-//!    `x-request-id` is settled.
+//! 2. **Gate** ([`gateway::Gateway`]): `CONNECT`, oversize targets and declared-oversize bodies,
+//!    transfer codings other than one `chunked` and a missing, repeated or invalid `Host`
+//!    ([`proxy::check_transfer_coding`], [`proxy::check_host`]) are answered at once and never
+//!    take a slot. Hop-by-hop fields are stripped (after the framing check, before sluice adds
+//!    its own) and the `x-request-id` is settled.
 //! 3. **Admit** ([`limit::Admission`]): exempt paths pass without a slot. Every other request
 //!    gets a [`track::Ticket`] (listed in `/requests`), then a slot from the [`limit::Limiter`]:
 //!    at once if one is free; otherwise it waits in the FIFO queue (at most `queue.max_depth`
@@ -22,9 +24,10 @@
 //!    while queued drops the future, which drops its queue place. In `connections` mode the
 //!    slot belongs to the connection instead, taken by its first request.
 //! 4. **Forward** ([`proxy::Proxy`]): the request goes to `upstream.url` + its path and query
-//!    (nothing else is reachable) over a keep-alive pool, with `X-Forwarded-*` set. Failures
-//!    map to `502`/`504` in [`error::ProxyError::to_response`], the one place statuses are
-//!    chosen.
+//!    (nothing else is reachable) over a keep-alive pool, with `X-Forwarded-*` set. A bodiless
+//!    idempotent request whose connection the app closed unanswered (Node's keep-alive race)
+//!    is sent once more. Failures map to `502`/`504` (or `400`/`413` when the client's body
+//!    was at fault) in [`error::ProxyError::to_response`], the one place statuses are chosen.
 //! 5. **Stream back** ([`body::TrackedBody`]): the response body carries the ticket (and the
 //!    slot). It is released when the last frame is read, when the body fails, or when hyper
 //!    drops it because the client went away; never at response headers. An upgrade (`101`)

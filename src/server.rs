@@ -41,24 +41,7 @@ impl ServerCtx {
         stats: Arc<Stats>,
         config: &ServerConfig,
     ) -> Self {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .keep_alive(true)
-            .header_read_timeout(config.header_read_timeout)
-            .max_headers(config.max_headers)
-            .max_buf_size(config.max_header_bytes);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(config.h2_max_concurrent_streams)
-            // Rapid-reset and error-reset floods close the connection (CVE-2023-44487).
-            .max_pending_accept_reset_streams(Some(20))
-            .max_local_error_reset_streams(Some(256))
-            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
-            .keep_alive_interval(Some(Duration::from_secs(30)))
-            .keep_alive_timeout(Duration::from_secs(20));
+        let builder = connection_builder(config);
         ServerCtx {
             admission,
             upstream,
@@ -67,6 +50,30 @@ impl ServerCtx {
             header_read_timeout: config.header_read_timeout,
         }
     }
+}
+
+/// The HTTP/1.1 + h2c connection settings every client connection is served with (public
+/// so the fuzz target serves in-memory connections exactly as the listener does).
+pub fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(config.header_read_timeout)
+        .max_headers(config.max_headers)
+        .max_buf_size(config.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.h2_max_concurrent_streams)
+        // Rapid-reset and error-reset floods close the connection (CVE-2023-44487).
+        .max_pending_accept_reset_streams(Some(20))
+        .max_local_error_reset_streams(Some(256))
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
 }
 
 /// Accepts until `stop` turns true, spawning each connection into `tasks`.

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
 use super::BoxError;
-use crate::error::BodyTooLarge;
+use crate::error::{BodyTooLarge, RequestBodyFailed};
 use crate::track::Entry;
 
 /// Body frames read while the request waited in the queue.
@@ -62,8 +62,9 @@ pin_project! {
     /// `/requests` and the idle reaper, and fails once more than `limit` bytes arrive.
     #[derive(Debug)]
     pub struct RequestBody<B> {
+        // `None` for the empty body of a replayed request.
         #[pin]
-        inner: B,
+        inner: Option<B>,
         ahead: ReadAhead,
         entry: Option<Arc<Entry>>,
         limit: Option<u64>,
@@ -85,12 +86,27 @@ impl<B> RequestBody<B> {
         limit: Option<u64>,
     ) -> Self {
         RequestBody {
-            inner,
+            inner: Some(inner),
             ahead,
             entry,
             limit,
             seen: 0,
         }
+    }
+}
+
+impl<B: Body> RequestBody<B> {
+    /// An empty body for sending the same request again, if this one is empty too (nothing
+    /// to replay but the head).
+    pub fn empty_copy(&self) -> Option<Self> {
+        let empty = self.ahead.is_empty() && self.inner.as_ref().is_none_or(Body::is_end_stream);
+        empty.then(|| RequestBody {
+            inner: None,
+            ahead: ReadAhead::default(),
+            entry: self.entry.clone(),
+            limit: self.limit,
+            seen: 0,
+        })
     }
 }
 
@@ -112,7 +128,12 @@ where
                 this.ahead.bytes -= frame.data_ref().map_or(0, Bytes::len);
                 Some(Ok(frame))
             }
-            None => ready!(this.inner.poll_frame(cx)).map(|r| r.map_err(Into::into)),
+            None => match this.inner.as_pin_mut() {
+                // Typed, so the failure is told apart from the app's: it is the client's.
+                Some(inner) => ready!(inner.poll_frame(cx))
+                    .map(|r| r.map_err(|e| Box::new(RequestBodyFailed(e.into())) as BoxError)),
+                None => None,
+            },
         };
         if let Some(data) = frame
             .as_ref()
@@ -132,11 +153,14 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ahead.is_empty() && self.inner.is_end_stream()
+        self.ahead.is_empty() && self.inner.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        let inner = self.inner.size_hint();
+        let inner = self
+            .inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint);
         let ahead = self.ahead.len() as u64;
         let mut hint = SizeHint::new();
         hint.set_lower(inner.lower() + ahead);

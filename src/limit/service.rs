@@ -222,7 +222,8 @@ where
         Err(error) => {
             if let Some(ticket) = ticket {
                 ticket.finish(match error {
-                    ProxyError::BodyTooLarge => Outcome::ClientAborted,
+                    // The client's body was too large, malformed or cut short.
+                    ProxyError::BodyTooLarge | ProxyError::BadRequest(_) => Outcome::ClientAborted,
                     _ => Outcome::UpstreamError,
                 });
             }

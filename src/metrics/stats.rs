@@ -82,14 +82,14 @@ impl ReapReason {
 }
 
 /// Statuses sluice itself answers before admission, counted in `sluice_rejected_requests_total`.
-pub const REJECT_STATUSES: [u16; 4] = [400, 405, 413, 414];
+pub const REJECT_STATUSES: [u16; 5] = [400, 405, 413, 414, 501];
 
 /// Counters and histogram handles shared by every request.
 #[derive(Debug)]
 pub struct Stats {
     outcomes: [AtomicU64; 6],
     reaped: [AtomicU64; 3],
-    rejected: [AtomicU64; 4],
+    rejected: [AtomicU64; 5],
     exempt: AtomicU64,
     open_connections: AtomicUsize,
     connections_changed: Changes,

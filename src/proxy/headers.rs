@@ -47,6 +47,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         &KEEP_ALIVE,
         &PROXY_CONNECTION,
         &header::PROXY_AUTHORIZATION,
+        // Answers the hop that chose the proxy (RFC 9110 §11.7.1), never a client of ours.
+        &header::PROXY_AUTHENTICATE,
         &header::TE,
         &header::TRAILER,
         &header::TRANSFER_ENCODING,
@@ -54,8 +56,30 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     ] {
         headers.remove(name);
     }
-    if !keep_upgrade {
+    if keep_upgrade {
+        drop_h2c(headers);
+    } else {
         headers.remove(header::UPGRADE);
+    }
+}
+
+/// Removes `h2c` from the `Upgrade` protocols: it only asks the next hop to switch to
+/// HTTP/2, which sluice does not do, and must never reach the app.
+fn drop_h2c(headers: &mut HeaderMap) {
+    let offered: Vec<String> = headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("h2c"))
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::UPGRADE);
+    if let Ok(value) = HeaderValue::from_str(&offered.join(", ")) {
+        if !offered.is_empty() {
+            headers.insert(header::UPGRADE, value);
+        }
     }
 }
 
@@ -205,6 +229,17 @@ mod tests {
             ("upgrade", "h2c")
         ])));
         assert!(!wants_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn a_kept_upgrade_loses_h2c_and_a_dropped_one_is_gone() {
+        let mut h = map(&[("upgrade", "h2c, websocket"), ("upgrade", "H2C")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get_all(header::UPGRADE).iter().count(), 1);
+        assert_eq!(h[header::UPGRADE], "websocket");
+        let mut h = map(&[("upgrade", "websocket"), ("proxy-authenticate", "Basic")]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.is_empty());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use tower::Service;
 
 use super::headers::{set_forwarded, strip_hop_by_hop};
+use super::replay::Replay;
 use super::tunnel::PendingTunnel;
 use super::upstream::{Upstream, UpstreamBody};
 use crate::error::ProxyError;
@@ -58,14 +59,21 @@ impl Service<Request<UpstreamBody>> for Proxy {
 
         // RFC 9112 §3.2.2: with an absolute-form target (or HTTP/2 `:authority`), the
         // target's authority is the host. Only its path and query are forwarded.
+        // Userinfo is never part of a host.
         if let Some(authority) = parts.uri.authority() {
-            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+            if let Ok(host) = HeaderValue::from_str(host) {
                 parts.headers.insert(header::HOST, host);
             }
         }
         let trust = self.policy.load().trust_forwarded_headers;
         let host = parts.headers.get(header::HOST).cloned();
         set_forwarded(&mut parts.headers, self.client_ip, host.as_ref(), trust);
+        // HTTP/1.0 may omit Host; the HTTP/1.1 message sent on carries an empty one (§3.2).
+        parts
+            .headers
+            .entry(header::HOST)
+            .or_insert(HeaderValue::from_static(""));
         if upgrade {
             parts
                 .headers
@@ -75,8 +83,16 @@ impl Service<Request<UpstreamBody>> for Proxy {
         parts.version = Version::HTTP_11;
 
         let upstream = self.upstream.clone();
+        let request = Request::from_parts(parts, body);
+        let replay = Replay::capture(&request);
         Box::pin(async move {
-            let mut response = upstream.send(Request::from_parts(parts, body)).await?;
+            let mut response = match (upstream.send(request).await, replay) {
+                (Err(ProxyError::UpstreamClosed), Some(replay)) => {
+                    tracing::debug!("the app closed the connection unanswered; sending once more");
+                    upstream.send(replay.into_request()).await?
+                }
+                (result, _) => result?,
+            };
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let Some(client) = client_upgrade else {
                     return Err(ProxyError::UpstreamUnavailable(

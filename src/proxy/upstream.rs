@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::body::RequestBody;
 use crate::config::UpstreamConfig;
-use crate::error::{BodyTooLarge, ProxyError};
+use crate::error::{BodyTooLarge, ProxyError, RequestBodyFailed};
 
 /// The body type sent upstream.
 pub type UpstreamBody = RequestBody<Incoming>;
@@ -74,6 +74,9 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
     if chain(error).any(|e| e.is::<BodyTooLarge>()) {
         return ProxyError::BodyTooLarge;
     }
+    if chain(error).any(|e| e.is::<RequestBodyFailed>()) {
+        return ProxyError::BadRequest("malformed or incomplete request body");
+    }
     let io_kind = chain(error).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind));
     if error.is_connect() {
         return match io_kind {
@@ -85,7 +88,22 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
         };
     }
     tracing::debug!(error = %display_chain(error), "upstream request failed");
-    ProxyError::UpstreamUnavailable("the app closed the connection before responding")
+    let closed = chain(error)
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(|e| e.is_incomplete_message() || e.is_canceled() || e.is_closed());
+    let reset = matches!(
+        io_kind,
+        Some(
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        )
+    );
+    if closed || reset {
+        return ProxyError::UpstreamClosed;
+    }
+    ProxyError::UpstreamUnavailable("the app failed before responding")
 }
 
 fn chain<'a>(

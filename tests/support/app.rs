@@ -7,7 +7,8 @@
 //! - `/defer/<key>`: answers `200 deferred` only once the test calls [`TestApp::answer`].
 //! - `/echo`: JSON of the request line, every header line, and the body length.
 //! - `/sse?n=N`: N events back to back.
-//! - `/ws`: answers `101` and echoes bytes on the upgraded connection.
+//! - `/ws`: answers `101` and echoes bytes on the upgraded connection; on `bye` it closes.
+//!   [`TestApp::wait_ws_closed`] tells when the app's side of tunnels ended.
 //!
 //! Every request's path+query is logged in arrival order ([`TestApp::log`]).
 
@@ -71,6 +72,7 @@ struct State {
     held: Mutex<HashMap<String, Held>>,
     deferred: Mutex<HashMap<String, oneshot::Sender<()>>>,
     arrived: Notify,
+    ws_closed: Mutex<usize>,
 }
 
 /// The running app.
@@ -143,6 +145,19 @@ impl TestApp {
             notified.as_mut().enable();
             if let Some(tx) = self.state.deferred.lock().unwrap().remove(key) {
                 let _ = tx.send(());
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until at least `n` WebSocket sessions ended on the app's side.
+    pub async fn wait_ws_closed(&self, n: usize) {
+        loop {
+            let notified = self.state.arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if *self.state.ws_closed.lock().unwrap() >= n {
                 return;
             }
             notified.await;
@@ -238,16 +253,19 @@ async fn handle(state: Arc<State>, mut req: Request<Incoming>) -> Response<Body>
         r
     } else if path == "/ws" {
         let upgrade = hyper::upgrade::on(&mut req);
+        let state = state.clone();
         tokio::spawn(async move {
             if let Ok(upgraded) = upgrade.await {
                 let mut io = TokioIo::new(upgraded);
                 let mut buf = [0u8; 1024];
                 while let Ok(n) = io.read(&mut buf).await {
-                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    if n == 0 || &buf[..n] == b"bye" || io.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
                 }
             }
+            *state.ws_closed.lock().unwrap() += 1;
+            state.arrived.notify_waiters();
         });
         let mut r = full(StatusCode::SWITCHING_PROTOCOLS, Bytes::new());
         r.headers_mut()

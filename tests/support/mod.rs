@@ -4,6 +4,8 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod app;
+pub mod raw_app;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,14 +26,16 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 pub use app::{Held, TestApp};
+pub use raw_app::{RawApp, RawRequest, Reply};
+pub use wire::*;
 
 /// How long any single wait in a test may take before the test fails (real time).
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// sluice in front of a [`TestApp`].
-pub struct Harness {
+/// sluice in front of an app: a [`TestApp`] by default, or a scripted [`RawApp`].
+pub struct Harness<A = TestApp> {
     pub sluice: Sluice,
-    pub app: TestApp,
+    pub app: A,
 }
 
 /// A config for tests: loopback, port 0, small limits, adjusted by `edit`.
@@ -78,7 +82,19 @@ impl Harness {
             .expect("hold request");
         (response, self.app.held(key).await)
     }
+}
 
+impl Harness<RawApp> {
+    /// Starts sluice in front of a scripted `app`, with `edit` applied to the test config.
+    pub async fn start_raw(app: RawApp, edit: impl FnOnce(&mut Config)) -> Harness<RawApp> {
+        let sluice = Sluice::start(test_config(app.addr, edit), None)
+            .await
+            .expect("sluice starts");
+        Harness { sluice, app }
+    }
+}
+
+impl<A> Harness<A> {
     /// The public address.
     pub fn addr(&self) -> SocketAddr {
         self.sluice.proxy_addr()
@@ -110,6 +126,30 @@ impl Harness {
         );
     }
 
+    /// Waits until every request and client connection is gone, then checks through
+    /// `/metrics` that the gauges read exactly 0 and every tracked request was counted once.
+    pub async fn assert_settled(&self) -> Metrics {
+        self.wait_idle().await;
+        let closed = tokio::time::timeout(
+            PATIENCE,
+            self.sluice.core().stats.wait_for_connections(|n| n == 0),
+        )
+        .await;
+        assert!(closed.is_ok(), "client connections still open");
+        let m = self.metrics().await;
+        for gauge in [
+            "sluice_active_requests",
+            "sluice_queue_depth",
+            "sluice_open_connections",
+        ] {
+            assert_eq!(m.get(gauge), 0.0, "{gauge} after settling");
+        }
+        let counted: f64 = OUTCOMES.iter().map(|o| m.outcome(o)).sum();
+        let opened = self.sluice.core().registry.opened() as f64;
+        assert_eq!(counted, opened, "every tracked request counted once");
+        m
+    }
+
     /// Reads `/metrics` over HTTP from the admin listener and parses the samples.
     pub async fn metrics(&self) -> Metrics {
         let (status, text) = admin_get(self.sluice.admin_addr(), "/metrics").await;
@@ -117,6 +157,16 @@ impl Harness {
         Metrics::parse(&text)
     }
 }
+
+/// Every `outcome` label of `sluice_requests_total`.
+pub const OUTCOMES: [&str; 6] = [
+    "completed",
+    "shed",
+    "queue_timeout",
+    "client_aborted",
+    "upstream_error",
+    "reaped",
+];
 
 /// Parsed Prometheus samples, keyed by `name{labels}` exactly as rendered.
 #[derive(Debug)]
