@@ -209,6 +209,10 @@ pub struct ServerConfig {
     /// When `false`, sluice replaces them with what it saw. `X-Forwarded-For` is always
     /// appended to. Default `false`.
     pub trust_forwarded_headers: bool,
+    /// `workers`: threads serving connections. `1` runs everything on one thread (no
+    /// cross-thread wake-ups: the fastest and leanest choice when the app shares the machine's
+    /// cores); `0` means one per CPU core. Default `1`. Needs a restart.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -221,6 +225,7 @@ impl Default for ServerConfig {
             max_uri_length: 8192,
             h2_max_concurrent_streams: 128,
             trust_forwarded_headers: false,
+            workers: 1,
         }
     }
 }
