@@ -1,7 +1,8 @@
-//! Forwarding to the app: header hygiene, the upstream pool, the forwarding service and
-//! upgrade tunnels.
+//! Forwarding to the app: header hygiene, app connections kept per client connection, the
+//! forwarding service and upgrade tunnels.
 
 mod headers;
+mod lane;
 mod service;
 mod tunnel;
 mod upstream;
@@ -9,6 +10,7 @@ mod upstream;
 pub use headers::{
     X_REQUEST_ID, set_forwarded, settle_request_id, strip_hop_by_hop, wants_upgrade,
 };
+pub use lane::{AppBody, Lane};
 pub use service::{Proxy, ProxyFuture};
 pub use tunnel::PendingTunnel;
 pub use upstream::{Upstream, UpstreamBody};
