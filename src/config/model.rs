@@ -72,8 +72,10 @@ pub struct UpstreamConfig {
     /// Default `"5s"`.
     #[serde(with = "de::duration")]
     pub connect_timeout: Duration,
-    /// `idle_timeout`: how long an idle pooled connection to the app is kept. Must stay below
-    /// Node's `keepAliveTimeout` (5 s) so sluice, not the app, closes idle sockets. Default `"4s"`.
+    /// `idle_timeout`: an app connection idle this long is never reused again (it is closed at
+    /// its next use or when its client connection closes). Must stay below Node's
+    /// `keepAliveTimeout` (5 s), so no request is sent on a socket the app is closing.
+    /// Default `"4s"`.
     #[serde(with = "de::duration")]
     pub idle_timeout: Duration,
 }
