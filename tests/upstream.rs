@@ -103,10 +103,7 @@ impl KeepAliveApp {
                 tokio::spawn(async move {
                     let mut seen = Vec::new();
                     let mut buf = [0u8; 4096];
-                    loop {
-                        let Ok(n) = stream.read(&mut buf).await else {
-                            break;
-                        };
+                    while let Ok(n) = stream.read(&mut buf).await {
                         if n == 0 {
                             break;
                         }
