@@ -184,3 +184,32 @@ async fn an_app_closing_a_kept_alive_connection_costs_no_request() {
         3
     );
 }
+
+#[tokio::test]
+async fn an_upgrade_gets_its_own_app_connection_and_holds_its_slot_until_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start(|_| {}).await;
+    let mut client = TcpStream::connect(h.addr()).await.unwrap();
+    client
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nhost: app\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(client.read(&mut byte).await.unwrap(), 1, "head ended early");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    client.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    client.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping");
+    assert_eq!(h.snapshot().active, 1, "the tunnel holds its slot");
+    drop(client);
+    h.wait_until("the tunnel's slot is released", |s| s.active == 0)
+        .await;
+}

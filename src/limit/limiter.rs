@@ -110,8 +110,10 @@ impl Limiter {
 
     /// Takes a free slot without waiting, if one is free and nobody is queued ahead.
     pub fn try_acquire(&self) -> Option<Permit> {
-        let permit = self.shared.semaphore.clone().try_acquire_owned().ok()?;
-        Some(Permit::new(permit, &self.shared))
+        // The semaphore's permit is forgotten and given back by `Permit`'s drop, which saves
+        // the reference count traffic of an owned permit on every request.
+        self.shared.semaphore.try_acquire().ok()?.forget();
+        Some(Permit::new(&self.shared))
     }
 
     /// Joins the queue, or fails with [`Rejection::QueueFull`] if `max_depth` are waiting.
@@ -211,7 +213,10 @@ impl Shared {
 
     /// Records a new holder in the peaks and the loaded state.
     pub(super) fn on_admit(&self, active: usize) {
-        self.peak_active.fetch_max(active, Relaxed);
+        // Read first: a new peak is rare, and a write would contend across cores every time.
+        if active > self.peak_active.load(Relaxed) {
+            self.peak_active.fetch_max(active, Relaxed);
+        }
         self.on_active_change(active);
     }
 
