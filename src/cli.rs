@@ -41,10 +41,19 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let command = cli.command.unwrap_or(Command::Run);
+    // The proxy's runtime follows `server.workers`; the one-shot commands need one thread.
+    let workers = match command {
+        Command::Run => match load(&cli.config) {
+            Ok(config) => config.server.workers,
+            Err(code) => return code,
+        },
+        Command::Demo if cli.config.exists() => {
+            Config::load(&cli.config).map_or(1, |config| config.server.workers)
+        }
+        _ => 1,
+    };
+    let runtime = match build_runtime(workers) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("sluice: cannot start the runtime: {error}");
@@ -52,7 +61,7 @@ pub fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Run) {
+        match command {
             Command::Run => run(cli.config).await,
             Command::Check => check(&cli.config),
             Command::Demo => crate::demo::run(&cli.config).await,
@@ -60,6 +69,21 @@ pub fn main() -> ExitCode {
             Command::Status => admin_call(&cli.config, http::Method::GET, "/status").await,
         }
     })
+}
+
+/// One thread for `workers == 1` (every task on it: no cross-thread wake-ups), else a
+/// work-stealing pool of `workers` threads (`0`: one per CPU core).
+pub fn build_runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if workers == 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers > 1 {
+        builder.worker_threads(workers);
+    }
+    builder.enable_all().build()
 }
 
 fn init_logging() {

@@ -26,12 +26,12 @@ use crate::error::ProxyError;
 use crate::limit::{Admission, AdmissionCtx, ConnCtx};
 use crate::policy::Policy;
 use crate::proxy::{
-    Proxy, Upstream, X_REQUEST_ID, check_host, check_transfer_coding, settle_request_id,
+    AppBody, Proxy, Upstream, X_REQUEST_ID, check_host, check_transfer_coding, settle_request_id,
     strip_hop_by_hop, wants_upgrade,
 };
 
 /// The body of every response sluice sends to clients.
-pub type GatewayBody = Either<TrackedBody<Incoming>, Full<Bytes>>;
+pub type GatewayBody = Either<TrackedBody<AppBody>, Full<Bytes>>;
 
 type Stack = Admission<Proxy>;
 

@@ -24,10 +24,12 @@
 //!    while queued drops the future, which drops its queue place. In `connections` mode the
 //!    slot belongs to the connection instead, taken by its first request.
 //! 4. **Forward** ([`proxy::Proxy`]): the request goes to `upstream.url` + its path and query
-//!    (nothing else is reachable) over a keep-alive pool, with `X-Forwarded-*` set. A bodiless
-//!    idempotent request whose connection the app closed unanswered (Node's keep-alive race)
-//!    is sent once more. Failures map to `502`/`504` (or `400`/`413` when the client's body
-//!    was at fault) in [`error::ProxyError::to_response`], the one place statuses are chosen.
+//!    (nothing else is reachable) with `X-Forwarded-*` set, over a kept-alive app connection
+//!    owned by the client connection ([`proxy::Lane`]) and driven in its task: the proxy
+//!    future until the response head, then [`proxy::AppBody`]. A bodiless idempotent request
+//!    whose kept-alive connection the app closed unanswered (Node's keep-alive race) is sent
+//!    once more. Failures map to `502`/`504` (or `400`/`413` when the client's body was at
+//!    fault) in [`error::ProxyError::to_response`], the one place statuses are chosen.
 //! 5. **Stream back** ([`body::TrackedBody`]): the response body carries the ticket (and the
 //!    slot). It is released when the last frame is read, when the body fails, or when hyper
 //!    drops it because the client went away; never at response headers. An upgrade (`101`)

@@ -93,6 +93,7 @@ impl Core {
             server.h2_max_concurrent_streams,
             "server.h2_max_concurrent_streams"
         );
+        restart_only!(server.workers, "server.workers");
         macro_rules! live {
             ($($field:ident).+, $key:literal) => {
                 if new.$($field).+ != current.$($field).+ {

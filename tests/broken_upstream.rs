@@ -85,11 +85,13 @@ async fn an_app_that_hangs_up_on_a_post_is_a_502_and_is_not_replayed() {
 }
 
 #[tokio::test]
-async fn an_app_that_hangs_up_on_every_get_is_tried_twice_then_502() {
+async fn a_get_the_app_hangs_up_on_over_a_fresh_connection_is_not_replayed() {
+    // Only a kept-alive connection can meet Node's keep-alive race; on a fresh one a hang-up
+    // means the app died on this very request, and sending it again could kill it again.
     let app = RawApp::start(None, |_| Reply::Close).await;
     let h = Harness::start_raw(app, |_| {}).await;
     let response = raw_exchange(h.addr(), "GET /crash HTTP/1.1\r\nHost: a\r\n\r\n").await;
     assert_eq!(response.status(), 502);
-    assert_eq!(h.app.log().len(), 2, "one replay, never more");
+    assert_eq!(h.app.log().len(), 1, "sent once");
     h.assert_settled().await;
 }

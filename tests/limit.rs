@@ -162,7 +162,6 @@ async fn a_queued_request_is_shed_when_the_queue_timeout_passes() {
 
 #[tokio::test]
 async fn the_soft_limit_marks_the_machine_loaded_and_still_admits() {
-    let (logs, _guard) = capture_logs();
     let h = Harness::start(|c| {
         c.limits.soft_limit = 2;
         c.limits.hard_limit = 3;
@@ -184,20 +183,6 @@ async fn the_soft_limit_marks_the_machine_loaded_and_still_admits() {
     b.end();
     h.wait_idle().await;
     assert_eq!(h.metrics().await.get("sluice_loaded"), 0.0);
-    // Each transition is logged once, however many requests cross the line.
-    let logs = logs.text();
-    assert_eq!(
-        logs.matches("machine loaded: at or above soft_limit")
-            .count(),
-        1,
-        "{logs}"
-    );
-    assert!(logs.contains("WARN"), "{logs}");
-    assert_eq!(
-        logs.matches("machine no longer loaded").count(),
-        1,
-        "{logs}"
-    );
 }
 
 #[tokio::test]

@@ -54,6 +54,18 @@ async fn gauges_return_to_exactly_zero_after_a_storm_of_mixed_outcomes() {
             *seen.entry(status).or_default() += 1;
         }
     }
+    // Whatever the timing did above, end with one certain queue timeout: all slots held,
+    // one more request waits out `queue.timeout`.
+    let mut holds = Vec::new();
+    for i in 0..8 {
+        holds.push(h.hold(&format!("last{i}")).await);
+    }
+    let late = send(h.addr(), get("/fast?late")).await.unwrap();
+    assert!(body_text(late).await.contains("queue_timeout"));
+    for (_, held) in &mut holds {
+        held.end();
+    }
+    drop(holds);
 
     h.wait_idle().await;
     tokio::time::timeout(

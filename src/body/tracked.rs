@@ -25,13 +25,19 @@ pin_project! {
         #[pin]
         inner: B,
         ticket: Option<Ticket>,
+        // An error from `inner`, held back for one poll (see `poll_frame`).
+        failed: Option<BoxError>,
     }
 }
 
 impl<B: Body> TrackedBody<B> {
     /// Wraps `inner`; `ticket` is `None` for requests that hold no slot (exempt paths).
     pub fn new(inner: B, ticket: Option<Ticket>) -> Self {
-        let mut body = TrackedBody { inner, ticket };
+        let mut body = TrackedBody {
+            inner,
+            ticket,
+            failed: None,
+        };
         if body.inner.is_end_stream() {
             // hyper never polls a body that is already at its end; it only drops it.
             body.finish(Outcome::Completed);
@@ -59,6 +65,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
+        if let Some(error) = this.failed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
         if let Some(reason) = this.ticket.as_ref().and_then(|t| t.entry().reap_reason()) {
             // The ticket's drop sees the reap and counts it.
             this.ticket.take();
@@ -89,11 +98,23 @@ where
                 ticket.finish(outcome);
             }
         }
-        Poll::Ready(frame.map(|r| r.map_err(Into::into)))
+        match frame {
+            // The app failed mid-body. hyper aborts the connection (or resets the stream) as
+            // soon as it sees the error, dropping what it has not flushed yet: when the app's
+            // last bytes and its failure arrive together, the client would get nothing at
+            // all. Yield once first, so hyper flushes the head and the data it has; then the
+            // error cuts the response (no last chunk), so it still can't pass for complete.
+            Some(Err(error)) => {
+                *this.failed = Some(error.into());
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            frame => Poll::Ready(frame.map(|r| r.map_err(Into::into))),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.failed.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

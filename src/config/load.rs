@@ -133,6 +133,11 @@ impl Config {
             "must be at least 1".into(),
         )?;
         rule(
+            self.server.workers <= 1024,
+            "server.workers",
+            "must be at most 1024 (0 = one per CPU core)".into(),
+        )?;
+        rule(
             !self.reaper.max_request_duration.is_zero(),
             "reaper.max_request_duration",
             "must be above 0".into(),

@@ -72,8 +72,10 @@ pub struct UpstreamConfig {
     /// Default `"5s"`.
     #[serde(with = "de::duration")]
     pub connect_timeout: Duration,
-    /// `idle_timeout`: how long an idle pooled connection to the app is kept. Must stay below
-    /// Node's `keepAliveTimeout` (5 s) so sluice, not the app, closes idle sockets. Default `"4s"`.
+    /// `idle_timeout`: an app connection idle this long is never reused again (it is closed at
+    /// its next use or when its client connection closes). Must stay below Node's
+    /// `keepAliveTimeout` (5 s), so no request is sent on a socket the app is closing.
+    /// Default `"4s"`.
     #[serde(with = "de::duration")]
     pub idle_timeout: Duration,
 }
@@ -214,6 +216,10 @@ pub struct ServerConfig {
     /// When `false`, sluice replaces them with what it saw. `X-Forwarded-For` is always
     /// appended to. Default `false`.
     pub trust_forwarded_headers: bool,
+    /// `workers`: threads serving connections. `1` runs everything on one thread (no
+    /// cross-thread wake-ups: the fastest and leanest choice when the app shares the machine's
+    /// cores); `0` means one per CPU core. Default `1`. Needs a restart.
+    pub workers: usize,
 }
 
 impl Default for ServerConfig {
@@ -226,6 +232,7 @@ impl Default for ServerConfig {
             max_uri_length: 8192,
             h2_max_concurrent_streams: 128,
             trust_forwarded_headers: false,
+            workers: 1,
         }
     }
 }

@@ -36,8 +36,13 @@ pub struct Peaks {
 impl Peaks {
     /// Notes a new value of the counter.
     pub fn record(&self, value: usize) {
-        self.minute.fetch_max(value, Relaxed);
-        self.ever.fetch_max(value, Relaxed);
+        // Read first: a new peak is rare, and a write would contend across cores every time.
+        if value > self.minute.load(Relaxed) {
+            self.minute.fetch_max(value, Relaxed);
+            if value > self.ever.load(Relaxed) {
+                self.ever.fetch_max(value, Relaxed);
+            }
+        }
     }
 
     /// Closes the minute under way; `now` (the counter's current value) opens the next one.

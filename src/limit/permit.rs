@@ -3,27 +3,23 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use super::limiter::{Rejection, Shared};
 
-/// One held slot. Counted in `active` from creation until drop; dropping it frees the slot
-/// (to the longest waiter first).
+/// One held slot: a semaphore permit taken (and forgotten) by the limiter. Counted in
+/// `active` from creation until drop; dropping it gives the permit back (to the longest
+/// waiter first).
 #[derive(Debug)]
 pub struct Permit {
     shared: Arc<Shared>,
-    // Declared last: dropped after `Drop::drop` has decremented `active`, so `active` never
-    // counts more holders than the semaphore has lent out.
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Permit {
-    pub(super) fn new(permit: OwnedSemaphorePermit, shared: &Arc<Shared>) -> Self {
+    /// Counts a permit the caller has just taken from the semaphore and forgotten.
+    pub(super) fn new(shared: &Arc<Shared>) -> Self {
         let active = shared.active.fetch_add(1, SeqCst) + 1;
         shared.on_admit(active);
         Permit {
             shared: shared.clone(),
-            _permit: permit,
         }
     }
 }
@@ -32,6 +28,9 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let active = self.shared.active.fetch_sub(1, SeqCst) - 1;
         self.shared.on_active_change(active);
+        // Given back after `active` went down, so `active` never counts more holders than the
+        // semaphore has lent out.
+        self.shared.semaphore.add_permits(1);
     }
 }
 
@@ -67,15 +66,15 @@ impl QueueSlot {
     /// Waits in FIFO order for a slot, at most `queue.timeout`. The place in the queue is
     /// given up when this returns or is dropped.
     pub async fn acquire(self) -> Result<Permit, Rejection> {
-        let semaphore = self.shared.semaphore.clone();
-        let timeout = self.shared.queue_timeout();
-        match tokio::time::timeout(timeout, semaphore.acquire_owned()).await {
+        let shared = self.shared.clone();
+        let timeout = shared.queue_timeout();
+        match tokio::time::timeout(timeout, shared.semaphore.acquire()).await {
             Ok(Ok(permit)) => {
+                permit.forget();
                 // Leave the queue before becoming active, so a reader never counts one
                 // request twice.
-                let shared = self.shared.clone();
                 drop(self);
-                Ok(Permit::new(permit, &shared))
+                Ok(Permit::new(&shared))
             }
             Ok(Err(_closed)) => Err(Rejection::Closed),
             Err(_elapsed) => Err(Rejection::QueueTimeout),

@@ -9,20 +9,21 @@ use std::task::{Context, Poll};
 use arc_swap::ArcSwap;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use tower::Service;
 
 use super::headers::{set_forwarded, strip_hop_by_hop};
-use super::replay::Replay;
+use super::lane::{AppBody, Lane};
 use super::tunnel::PendingTunnel;
 use super::upstream::{Upstream, UpstreamBody};
 use crate::error::ProxyError;
 use crate::policy::Policy;
 
-/// Forwards requests to the app at `upstream.url`, for one client connection.
+/// Forwards requests to the app at `upstream.url`, for one client connection (whose app
+/// connections it keeps in its [`Lane`]).
 #[derive(Debug, Clone)]
 pub struct Proxy {
     upstream: Upstream,
+    lane: Lane,
     policy: Arc<ArcSwap<Policy>>,
     client_ip: IpAddr,
 }
@@ -32,6 +33,7 @@ impl Proxy {
     pub fn new(upstream: Upstream, policy: Arc<ArcSwap<Policy>>, client_ip: IpAddr) -> Self {
         Proxy {
             upstream,
+            lane: Lane::default(),
             policy,
             client_ip,
         }
@@ -39,10 +41,10 @@ impl Proxy {
 }
 
 /// The future of [`Proxy`].
-pub type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<Incoming>, ProxyError>> + Send>>;
+pub type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<AppBody>, ProxyError>> + Send>>;
 
 impl Service<Request<UpstreamBody>> for Proxy {
-    type Response = Response<Incoming>;
+    type Response = Response<AppBody>;
     type Error = ProxyError;
     type Future = ProxyFuture;
 
@@ -82,17 +84,11 @@ impl Service<Request<UpstreamBody>> for Proxy {
         parts.uri = self.upstream.uri_for(parts.uri.into_parts().path_and_query);
         parts.version = Version::HTTP_11;
 
-        let upstream = self.upstream.clone();
-        let request = Request::from_parts(parts, body);
-        let replay = Replay::capture(&request);
+        let (upstream, lane) = (self.upstream.clone(), self.lane.clone());
         Box::pin(async move {
-            let mut response = match (upstream.send(request).await, replay) {
-                (Err(ProxyError::UpstreamClosed), Some(replay)) => {
-                    tracing::debug!("the app closed the connection unanswered; sending once more");
-                    upstream.send(replay.into_request()).await?
-                }
-                (result, _) => result?,
-            };
+            let mut response = upstream
+                .send(&lane, Request::from_parts(parts, body))
+                .await?;
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let Some(client) = client_upgrade else {
                     return Err(ProxyError::UpstreamUnavailable(

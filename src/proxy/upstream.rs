@@ -1,52 +1,58 @@
-//! The connection pool to the app, and what its failures mean for the client.
+//! Connections to the app, and what their failures mean for the client.
 
 use std::error::Error as StdError;
 use std::io;
+use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::{Client, connect::HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{Request, Response, Uri, header};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
+use super::lane::{AppBody, AppConn, Lane, Lease};
+use super::replay::Replay;
 use crate::body::RequestBody;
 use crate::config::UpstreamConfig;
 use crate::error::{BodyTooLarge, ProxyError, RequestBodyFailed};
 
 /// The body type sent upstream.
-pub type UpstreamBody = RequestBody<Incoming>;
+pub type UpstreamBody = RequestBody<hyper::body::Incoming>;
 
-/// A keep-alive pool of HTTP/1.1 connections to one app, fixed at `upstream.url`.
+/// How to reach the one app, fixed at `upstream.url`. Connections are kept per client
+/// connection, in its [`Lane`].
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<HttpConnector, UpstreamBody>,
     scheme: Scheme,
     authority: Authority,
+    host: Box<str>,
+    port: u16,
+    connect_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl Upstream {
-    /// A pool for `config`. Idle connections close after `upstream.idle_timeout` (below Node's
-    /// 5 s keep-alive, so sluice closes first); a request whose pooled connection turns out
-    /// closed before anything was written is retried once on a fresh one, so Node's
-    /// keep-alive race never reaches a client and nothing is sent twice.
+    /// The app at `config.url`. Idle connections are not reused after `upstream.idle_timeout`
+    /// (below Node's 5 s keep-alive, so sluice gives them up first). Node's keep-alive race
+    /// never reaches a client: a request whose reused connection turns out closed before
+    /// anything was written is sent once on a fresh one; and an idempotent request with no
+    /// body that the app's reused connection closed unanswered is replayed once on a fresh
+    /// one ([`Replay`]). A fresh connection is never replayed, so a request that makes the
+    /// app crash is not sent twice.
     pub fn new(config: &UpstreamConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(config.idle_timeout)
-            .pool_max_idle_per_host(usize::MAX)
-            .retry_canceled_requests(true)
-            .set_host(false)
-            .build(connector);
         let parts = config.url.clone().into_parts();
+        let authority = parts.authority.expect("validated: upstream.url has a host");
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         Upstream {
-            client,
             scheme: parts.scheme.unwrap_or(Scheme::HTTP),
-            authority: parts.authority.expect("validated: upstream.url has a host"),
+            host: host.into(),
+            port: authority.port_u16().unwrap_or(80),
+            authority,
+            connect_timeout: config.connect_timeout,
+            idle_timeout: config.idle_timeout,
         }
     }
 
@@ -60,37 +66,127 @@ impl Upstream {
         Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
     }
 
-    /// Sends `request` (already addressed with [`Upstream::uri_for`]) and waits for headers.
+    /// Sends `request` (addressed with [`Upstream::uri_for`]) on a connection from `lane` (or
+    /// a new one) and waits for the response head. The body returned keeps driving that
+    /// connection and gives it back to `lane` when it ends.
     pub async fn send(
         &self,
+        lane: &Lane,
+        mut request: Request<UpstreamBody>,
+    ) -> Result<Response<AppBody>, ProxyError> {
+        let origin = request.uri().path_and_query().cloned();
+        *request.uri_mut() = Uri::from(origin.unwrap_or_else(|| PathAndQuery::from_static("/")));
+        if request.headers().contains_key(header::UPGRADE) {
+            return self.send_upgrade(request).await;
+        }
+        let reused =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(lane.take(cx, self.idle_timeout)))
+                .await;
+        let mut conn = match reused {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        // Only a kept-alive connection can meet the race, so only then is a copy kept.
+        let mut replay = conn.reused.then(|| Replay::capture(&request)).flatten();
+        loop {
+            match conn.send(request).await {
+                Ok(response) => {
+                    let lease = Lease {
+                        conn,
+                        lane: lane.clone(),
+                    };
+                    return Ok(response.map(|body| AppBody::new(body, Some(lease))));
+                }
+                Err(mut error) => match error.take_message() {
+                    // Not written: the app closed the kept-alive connection first. Once.
+                    Some(unsent) if conn.reused => {
+                        tracing::debug!(error = %error.error(), "retrying on a fresh connection");
+                        request = unsent;
+                        replay = None;
+                        conn = self.connect().await?;
+                    }
+                    _ => match (classify_request(error.error()), replay.take()) {
+                        // Written, then closed unanswered on a kept-alive connection: the
+                        // race. An idempotent request without a body goes once more.
+                        (ProxyError::UpstreamClosed, Some(copy)) => {
+                            tracing::debug!(
+                                "the app closed the connection unanswered; sending once more"
+                            );
+                            request = copy.into_request();
+                            conn = self.connect().await?;
+                        }
+                        (error, _) => return Err(error),
+                    },
+                },
+            }
+        }
+    }
+
+    /// An upgrade gets a fresh connection of its own, driven by its own task until the
+    /// protocol switch hands its socket to the tunnel.
+    async fn send_upgrade(
+        &self,
         request: Request<UpstreamBody>,
-    ) -> Result<Response<Incoming>, ProxyError> {
-        self.client.request(request).await.map_err(|e| classify(&e))
+    ) -> Result<Response<AppBody>, ProxyError> {
+        let io = self.open().await?;
+        let (mut sender, driver) = http1::handshake(io)
+            .await
+            .map_err(|_| ProxyError::UpstreamUnavailable("could not connect to the app"))?;
+        tokio::spawn(async move {
+            if let Err(error) = driver.with_upgrades().await {
+                tracing::debug!(%error, "upgraded app connection ended with an error");
+            }
+        });
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| classify_request(&e))?;
+        Ok(response.map(|body| AppBody::new(body, None)))
+    }
+
+    async fn connect(&self) -> Result<AppConn, ProxyError> {
+        let io = self.open().await?;
+        let (sender, driver) = http1::handshake(io)
+            .await
+            .map_err(|_| ProxyError::UpstreamUnavailable("could not connect to the app"))?;
+        Ok(AppConn::new(sender, driver))
+    }
+
+    async fn open(&self) -> Result<TokioIo<TcpStream>, ProxyError> {
+        let connecting = TcpStream::connect((&*self.host, self.port));
+        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
+            Err(_elapsed) => return Err(ProxyError::UpstreamTimeout),
+            Ok(Err(error)) => return Err(classify_connect(&error)),
+            Ok(Ok(stream)) => stream,
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(TokioIo::new(stream))
     }
 }
 
-/// Maps a client error to what the client of sluice is told.
-fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
+/// Maps a failed connect to what the client of sluice is told.
+fn classify_connect(error: &io::Error) -> ProxyError {
+    tracing::debug!(%error, "cannot connect to the app");
+    match error.kind() {
+        io::ErrorKind::TimedOut => ProxyError::UpstreamTimeout,
+        io::ErrorKind::ConnectionRefused => {
+            ProxyError::UpstreamUnavailable("the app refused the connection")
+        }
+        _ => ProxyError::UpstreamUnavailable("could not connect to the app"),
+    }
+}
+
+/// Maps a failed exchange on an open connection to what the client of sluice is told.
+fn classify_request(error: &hyper::Error) -> ProxyError {
     if chain(error).any(|e| e.is::<BodyTooLarge>()) {
         return ProxyError::BodyTooLarge;
     }
     if chain(error).any(|e| e.is::<RequestBodyFailed>()) {
         return ProxyError::BadRequest("malformed or incomplete request body");
     }
-    let io_kind = chain(error).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind));
-    if error.is_connect() {
-        return match io_kind {
-            Some(io::ErrorKind::TimedOut) => ProxyError::UpstreamTimeout,
-            Some(io::ErrorKind::ConnectionRefused) => {
-                ProxyError::UpstreamUnavailable("the app refused the connection")
-            }
-            _ => ProxyError::UpstreamUnavailable("could not connect to the app"),
-        };
-    }
     tracing::debug!(error = %display_chain(error), "upstream request failed");
-    let closed = chain(error)
-        .filter_map(|e| e.downcast_ref::<hyper::Error>())
-        .any(|e| e.is_incomplete_message() || e.is_canceled() || e.is_closed());
+    let io_kind = chain(error).find_map(|e| e.downcast_ref::<io::Error>().map(io::Error::kind));
+    let closed = error.is_incomplete_message() || error.is_canceled() || error.is_closed();
     let reset = matches!(
         io_kind,
         Some(

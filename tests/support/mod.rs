@@ -298,38 +298,6 @@ pub fn empty_get(path: &str) -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
-/// Log text captured by [`capture_logs`].
-pub struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    /// Everything logged so far.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Captures log lines written while the guard lives (single-threaded tests only).
-pub fn capture_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (Logs(buffer), tracing::subscriber::set_default(subscriber))
-}
-
 /// A tiny deterministic PRNG (xorshift64*), so storms are reproducible from their seed.
 pub struct Rng(u64);
 
