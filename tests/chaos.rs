@@ -20,10 +20,7 @@ const WAVE: u64 = 60;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gauges_are_exactly_zero_after_chaos_and_nothing_was_forwarded_twice() {
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xc4a0_5eed);
+    let seed = seed("CHAOS_SEED", 0xc4a0_5eed);
     let h = Arc::new(
         Harness::start(|c| {
             c.limits.soft_limit = 6;

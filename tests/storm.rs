@@ -16,10 +16,7 @@ const WAVE: u64 = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gauges_return_to_exactly_zero_after_a_storm_of_mixed_outcomes() {
-    let seed = std::env::var("STORM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_5100);
+    let seed = seed("STORM_SEED", 0x5eed_5100);
     let h = Arc::new(
         Harness::start(|c| {
             c.limits.soft_limit = 6;
@@ -88,15 +85,7 @@ async fn gauges_return_to_exactly_zero_after_a_storm_of_mixed_outcomes() {
         "never above the queue depth"
     );
 
-    let outcomes = [
-        "completed",
-        "shed",
-        "queue_timeout",
-        "client_aborted",
-        "upstream_error",
-        "reaped",
-    ];
-    let counted: f64 = outcomes.iter().map(|o| m.outcome(o)).sum();
+    let counted: f64 = OUTCOMES.iter().map(|o| m.outcome(o)).sum();
     let opened = h.sluice.core().registry.opened() as f64;
     assert_eq!(
         counted, opened,

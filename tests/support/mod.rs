@@ -298,6 +298,14 @@ pub fn empty_get(path: &str) -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
+/// The seed in environment variable `var` (to replay a failing run), else `default`.
+pub fn seed(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A tiny deterministic PRNG (xorshift64*), so storms are reproducible from their seed.
 pub struct Rng(u64);
 

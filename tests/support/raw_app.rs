@@ -39,23 +39,12 @@ impl RawRequest {
 
     /// Every value of field `name` (case-insensitive), one per line as received.
     pub fn fields(&self, name: &str) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_owned())
-            .collect()
+        super::wire::head_fields(&self.head, name)
     }
 
     /// The lower-case names of every field, in order.
     pub fn names(&self) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, _)| n.trim().to_ascii_lowercase())
-            .collect()
+        super::wire::head_names(&self.head)
     }
 }
 

@@ -38,23 +38,12 @@ impl RawResponse {
 
     /// Every value of field `name` (case-insensitive), one per line.
     pub fn fields(&self, name: &str) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim().to_owned())
-            .collect()
+        head_fields(&self.head, name)
     }
 
     /// The lower-case field names, in order.
     pub fn names(&self) -> Vec<String> {
-        self.head
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, _)| n.trim().to_ascii_lowercase())
-            .collect()
+        head_names(&self.head)
     }
 
     /// The unframed body as text.
@@ -242,4 +231,23 @@ pub async fn h2_open(addr: SocketAddr) -> http2::SendRequest<Full<Bytes>> {
 
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Every value of field `name` (case-insensitive) in a message head, one per line.
+pub fn head_fields(head: &str, name: &str) -> Vec<String> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .collect()
+}
+
+/// The lower-case field names of a message head, in order.
+pub fn head_names(head: &str) -> Vec<String> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, _)| n.trim().to_ascii_lowercase())
+        .collect()
 }
