@@ -137,10 +137,11 @@ async fn replay(contender: &Contender, minute: Duration) -> Result<Outcome, Stri
     let metrics = sluice_metrics(admin).await?;
     Ok(Outcome {
         tally,
+        // A missing series is an error, never a silent 0.
         peak_slots: metrics
-            .get("sluice_active_requests_peak")
+            .get("sluice_active_requests_peak{window=\"start\"}")
             .copied()
-            .unwrap_or(0.0),
+            .ok_or("sluice_active_requests_peak{window=\"start\"} missing from /metrics")?,
         peak_connections,
         wait_p99_bucket: p99_bucket(&metrics, "sluice_queue_wait_seconds"),
     })
