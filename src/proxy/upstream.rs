@@ -37,7 +37,7 @@ impl Upstream {
     /// never reaches a client: a request whose reused connection turns out closed before
     /// anything was written is sent once on a fresh one; and an idempotent request with no
     /// body that the app's reused connection closed unanswered is replayed once on a fresh
-    /// one ([`Replay`]). A fresh connection is never replayed, so a request that makes the
+    /// one (see `proxy/replay.rs`). A fresh connection is never replayed, so a request that makes the
     /// app crash is not sent twice.
     pub fn new(config: &UpstreamConfig) -> Self {
         let parts = config.url.clone().into_parts();
