@@ -38,6 +38,26 @@ async fn absolute_form_targets_only_ever_reach_the_app_by_path_and_query() {
 }
 
 #[tokio::test]
+async fn an_absolute_target_with_an_empty_path_reaches_the_app_as_slash() {
+    // Found by the fuzzer: a `#` right after the authority leaves the path empty, and an
+    // empty request target went upstream. RFC 9112 §3.2.1: an empty path is sent as "/".
+    let h = ok_app().await;
+    for (target, line) in [
+        ("http://app.example", "GET / HTTP/1.1"),
+        ("http://app.example#frag:@81/x?y", "GET / HTTP/1.1"),
+        ("http://app.example?q=1", "GET /?q=1 HTTP/1.1"),
+    ] {
+        let response = raw_exchange(
+            h.addr(),
+            &format!("GET {target} HTTP/1.1\r\nHost: app.example\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{target}: {}", response.head);
+        assert_eq!(h.app.log().pop().unwrap().line(), line, "{target}");
+    }
+}
+
+#[tokio::test]
 async fn connect_is_refused_with_405_and_never_forwarded() {
     let h = ok_app().await;
     let mut client = RawClient::connect(h.addr()).await;

@@ -61,8 +61,7 @@ impl Upstream {
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
-        parts.path_and_query =
-            Some(path_and_query.unwrap_or_else(|| PathAndQuery::from_static("/")));
+        parts.path_and_query = Some(origin_form(path_and_query));
         Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
     }
 
@@ -161,6 +160,20 @@ impl Upstream {
         };
         let _ = stream.set_nodelay(true);
         Ok(TokioIo::new(stream))
+    }
+}
+
+/// The target sent to the app: the path and query, with an empty path sent as `/`
+/// (RFC 9112 §3.2.1). An absolute-form target such as `http://host#x` or `http://host?q` has
+/// an empty path, which `PathAndQuery` *reports* as `/` but writes as nothing at all: the
+/// app would get an empty request target. `*` (for `OPTIONS *`) stays as it is.
+fn origin_form(path_and_query: Option<PathAndQuery>) -> PathAndQuery {
+    match path_and_query {
+        Some(pq) if pq.as_str() == "/" => PathAndQuery::from_static("/"),
+        Some(pq) if pq.as_str().starts_with('/') || pq.as_str() == "*" => pq,
+        Some(pq) => PathAndQuery::try_from(format!("/{}", pq.as_str()))
+            .unwrap_or_else(|_| PathAndQuery::from_static("/")),
+        None => PathAndQuery::from_static("/"),
     }
 }
 
