@@ -25,8 +25,10 @@
 //!    slot belongs to the connection instead, taken by its first request.
 //! 4. **Forward** ([`proxy::Proxy`]): the request goes to `upstream.url` + its path and query
 //!    (nothing else is reachable) with `X-Forwarded-*` set, over a kept-alive app connection
-//!    owned by the client connection ([`proxy::Lane`]) and driven in its task: the proxy
-//!    future until the response head, then [`proxy::AppBody`]. A bodiless idempotent request
+//!    owned by the client connection ([`proxy::Lane`]) and used from its task, by sluice's
+//!    own HTTP/1.1 client: the proxy future writes the request and reads the response head
+//!    (parsed with `httparse`), then [`proxy::AppBody`] reads the body, holding no buffer
+//!    while a stream waits for the app's next event. A bodiless idempotent request
 //!    whose kept-alive connection the app closed unanswered (Node's keep-alive race) is sent
 //!    once more. Failures map to `502`/`504` (or `400`/`413` when the client's body was at
 //!    fault) in [`error::ProxyError::to_response`], the one place statuses are chosen.

@@ -20,9 +20,30 @@ static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
+/// The hop-by-hop fields removed whatever `Connection` says.
+static HOP_BY_HOP: [&HeaderName; 8] = [
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::PROXY_AUTHORIZATION,
+    // Answers the hop that chose the proxy (RFC 9110 §11.7.1), never a client of ours.
+    &header::PROXY_AUTHENTICATE,
+    &header::TE,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+    &HTTP2_SETTINGS,
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION || name == header::UPGRADE || HOP_BY_HOP.contains(&name)
+}
+
 /// Removes hop-by-hop fields. With `keep_upgrade`, `Upgrade` survives (a real upgrade is
 /// being forwarded) and the caller re-adds `Connection: upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none: one pass over the names instead of a lookup per field.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if let header::Entry::Occupied(connection) = headers.entry(header::CONNECTION) {
         let (_, values) = connection.remove_entry_mult();
         let named: Vec<HeaderName> = values
@@ -43,17 +64,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             }
         }
     }
-    for name in [
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHORIZATION,
-        // Answers the hop that chose the proxy (RFC 9110 §11.7.1), never a client of ours.
-        &header::PROXY_AUTHENTICATE,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &HTTP2_SETTINGS,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     if keep_upgrade {

@@ -2,94 +2,29 @@
 //!
 //! Each client connection has a [`Lane`]: the app connections it opened and is not using right
 //! now (for HTTP/1 at most one, since its requests come one at a time; HTTP/2 may need a few).
-//! A request takes one ([`Lease`]) or opens one, and *drives* it itself: the proxy future polls
-//! the connection while it waits for the response head, and [`AppBody`] polls it while the
-//! response body is read. So there is no shared pool, no lock between client connections,
+//! A request takes one ([`Lease`]) or opens one and does its I/O itself: the proxy future
+//! writes the request and reads the response head, and [`AppBody`] reads the response body
+//! (see [`h1`](super::h1)). So there is no shared pool, no lock between client connections,
 //! no background task per app connection and no hand-off between tasks on the request path:
 //! everything runs in the client connection's own task. A connection goes back to its lane
-//! once the response ended cleanly; one dropped mid-message is closed.
+//! once the response ended cleanly and the whole request was written; one dropped
+//! mid-message is closed.
 
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::upstream::UpstreamBody;
+use super::h1::{AppConn, BodyError, Decoder, Head, Step, Upload, UploadError};
 
 /// The most idle app connections one client connection keeps (HTTP/2 clients may use several).
 const MAX_IDLE: usize = 8;
-
-type Driver = Connection<TokioIo<TcpStream>, UpstreamBody>;
-
-/// One HTTP/1.1 connection to the app: the handle requests are sent on, and its I/O driver.
-pub(crate) struct AppConn {
-    pub(super) sender: SendRequest<UpstreamBody>,
-    driver: Pin<Box<Driver>>,
-    closed: bool,
-    /// Whether it already carried a request (only those may have been closed by the app
-    /// between requests, which is when a retry is safe).
-    pub(super) reused: bool,
-}
-
-impl AppConn {
-    pub(super) fn new(sender: SendRequest<UpstreamBody>, driver: Driver) -> Self {
-        AppConn {
-            sender,
-            driver: Box::pin(driver),
-            closed: false,
-            reused: false,
-        }
-    }
-
-    /// Moves the connection's I/O forward; false once it has ended.
-    pub(super) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.closed {
-            if let Poll::Ready(result) = self.driver.as_mut().poll(cx) {
-                self.closed = true;
-                if let Err(error) = result {
-                    tracing::debug!(%error, "app connection ended with an error");
-                }
-            }
-        }
-        !self.closed
-    }
-
-    /// Sends `request` and drives the connection until the response head arrives. A request
-    /// that could not be written is handed back in the error.
-    pub(super) async fn send(
-        &mut self,
-        request: http::Request<UpstreamBody>,
-    ) -> Result<
-        http::Response<Incoming>,
-        hyper::client::conn::TrySendError<http::Request<UpstreamBody>>,
-    > {
-        let mut response = std::pin::pin!(self.sender.try_send_request(request));
-        std::future::poll_fn(|cx| {
-            self.drive(cx);
-            response.as_mut().poll(cx)
-        })
-        .await
-    }
-}
-
-impl fmt::Debug for AppConn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppConn")
-            .field("closed", &self.closed)
-            .field("reused", &self.reused)
-            .finish()
-    }
-}
 
 /// The idle app connections of one client connection; clones share them.
 #[derive(Clone, Default)]
@@ -105,16 +40,13 @@ impl fmt::Debug for Lane {
 }
 
 impl Lane {
-    /// The most recently used idle connection that is still open, ready for a request, and
-    /// idle for less than `max_idle` (the app's keep-alive timeout is longer: sluice closes
-    /// first). Connections found closed or stale are dropped.
+    /// The most recently used idle connection that is still open, has nothing unasked-for
+    /// waiting on it, and has been idle for less than `max_idle` (the app's keep-alive
+    /// timeout is longer: sluice closes first). Connections found closed or stale are dropped.
     pub(super) fn take(&self, cx: &mut Context<'_>, max_idle: Duration) -> Option<AppConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some((mut conn, since)) = idle.pop() {
-            if since.elapsed() >= max_idle || !conn.drive(cx) {
-                continue;
-            }
-            if let Poll::Ready(Ok(())) = conn.sender.poll_ready(cx) {
+            if since.elapsed() < max_idle && conn.is_usable(cx) {
                 conn.reused = true;
                 return Some(conn);
             }
@@ -138,72 +70,152 @@ pub(crate) struct Lease {
     pub(super) lane: Lane,
 }
 
-pin_project_lite::pin_project! {
-    /// The app's response body. Reading it drives the app connection it arrives on; once it
-    /// has ended cleanly, that connection goes back to the client connection's lane.
-    #[derive(Debug)]
-    pub struct AppBody {
-        #[pin]
-        inner: Incoming,
+/// The app's response body.
+///
+/// Reading it reads the app connection it arrives on (and writes the rest of a request body
+/// the app answered before reading it all); once it has ended cleanly, that connection goes
+/// back to the client connection's lane. Dropped before its end, it closes the connection.
+#[derive(Debug)]
+pub struct AppBody {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    /// Read from an app connection; `lease` is `None` once the body has ended or failed.
+    App {
         lease: Option<Lease>,
-    }
+        decoder: Decoder,
+        /// The rest of a request the app answered before reading it all (rare: boxed).
+        upload: Option<Box<Upload>>,
+        keep_alive: bool,
+    },
+    /// The body of a response to an upgrade request, read by hyper's client.
+    Hyper(Incoming),
 }
 
 impl AppBody {
-    /// A body arriving on `lease` (`None`: a connection driven elsewhere, e.g. an upgrade).
-    pub(crate) fn new(inner: Incoming, lease: Option<Lease>) -> Self {
-        let mut body = AppBody { inner, lease };
-        if body.inner.is_end_stream() {
-            // No body at all: hyper will never poll it, so release the connection now.
-            give_back(body.lease.take());
+    /// The body framed by `head`, arriving on `lease`, with what is left of the request.
+    pub(super) fn new(lease: Lease, head: Head, upload: Upload) -> Self {
+        // An unfinished upload may still complete; an abandoned one leaves the app's side
+        // of the connection mid-message.
+        let keep_alive = head.keep_alive && (upload.is_complete() || !upload.is_done());
+        let mut inner = Inner::App {
+            lease: Some(lease),
+            decoder: head.decoder,
+            upload: (!upload.is_done()).then(|| Box::new(upload)),
+            keep_alive,
+        };
+        if head.decoder.is_done() {
+            // No body at all: hyper will never poll it, so the connection is settled now.
+            inner.finish();
         }
-        body
+        AppBody { inner }
+    }
+
+    /// The body of a response to an upgrade request, from hyper's client.
+    pub(super) fn from_hyper(body: Incoming) -> Self {
+        AppBody {
+            inner: Inner::Hyper(body),
+        }
     }
 }
 
-/// Returns a connection whose response ended to its lane, unless it has closed.
-fn give_back(lease: Option<Lease>) {
-    if let Some(Lease { conn, lane }) = lease {
-        if !conn.closed {
-            lane.put(conn);
+impl Inner {
+    /// The body has ended: the connection goes back to its lane if it can carry another
+    /// request (kept alive, the request written whole, nothing stray received).
+    fn finish(&mut self) {
+        if let Inner::App {
+            lease,
+            upload,
+            keep_alive,
+            ..
+        } = self
+        {
+            if let Some(Lease { conn, lane }) = lease.take() {
+                if *keep_alive && upload.is_none() && conn.is_clean() {
+                    lane.put(conn);
+                }
+            }
         }
     }
 }
 
 impl Body for AppBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let mut this = self.project();
-        if let Some(lease) = this.lease.as_mut() {
-            lease.conn.drive(cx);
-        }
-        let polled = this.inner.as_mut().poll_frame(cx);
-        let ended = match &polled {
-            Poll::Ready(None) => true,
-            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
-            Poll::Ready(Some(Err(_))) => {
-                // Broken mid-message: the connection cannot carry another request.
-                this.lease.take();
-                false
-            }
-            Poll::Pending => false,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let inner = &mut self.inner;
+        let (lease, decoder, upload, keep_alive) = match inner {
+            Inner::App {
+                lease,
+                decoder,
+                upload,
+                keep_alive,
+            } => (lease, decoder, upload, keep_alive),
+            Inner::Hyper(body) => return Pin::new(body).poll_frame(cx).map_err(BodyError::from),
         };
-        if ended {
-            give_back(this.lease.take());
+        let Some(Lease { conn, .. }) = lease.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Some(pending) = upload.as_mut() {
+            match conn.poll_upload(pending, cx) {
+                Poll::Pending => {}
+                Poll::Ready(Ok(())) => *upload = None,
+                // The app stopped reading the request: its response may still be whole.
+                Poll::Ready(Err(UploadError::Io(_))) => {
+                    *keep_alive = false;
+                    *upload = None;
+                }
+                Poll::Ready(Err(error)) => {
+                    lease.take();
+                    return Poll::Ready(Some(Err(BodyError::Upload(error.into()))));
+                }
+            }
         }
-        polled
+        let polled = conn.poll_body(decoder, cx);
+        if polled.is_pending() {
+            conn.release_buffer();
+        }
+        let step = match ready!(polled) {
+            Ok(step) => step,
+            Err(error) => {
+                lease.take(); // Broken mid-message: it cannot carry another request.
+                return Poll::Ready(Some(Err(error)));
+            }
+        };
+        let frame = match step {
+            Step::Data(data) => Some(Frame::data(data)),
+            Step::Trailers(trailers) => Some(Frame::trailers(trailers)),
+            Step::End | Step::NeedMore => None,
+        };
+        if decoder.is_done() {
+            inner.finish();
+        }
+        Poll::Ready(frame.map(Ok))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::App { lease, .. } => lease.is_none(),
+            Inner::Hyper(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::App {
+                decoder: Decoder::Length(n),
+                lease: Some(_),
+                ..
+            } => SizeHint::with_exact(*n),
+            Inner::App { lease: None, .. } => SizeHint::with_exact(0),
+            Inner::App { .. } => SizeHint::default(),
+            Inner::Hyper(body) => body.size_hint(),
+        }
     }
 }

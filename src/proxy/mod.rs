@@ -2,6 +2,7 @@
 //! forwarding service and upgrade tunnels.
 
 mod framing;
+mod h1;
 mod headers;
 mod lane;
 mod replay;
@@ -10,6 +11,7 @@ mod tunnel;
 mod upstream;
 
 pub use framing::{check_host, check_transfer_coding};
+pub use h1::BodyError;
 pub use headers::{
     X_REQUEST_ID, set_forwarded, settle_request_id, strip_hop_by_hop, wants_upgrade,
 };

@@ -1,4 +1,4 @@
-//! [`Replay`]: sending a request once more when the app closed its connection before
+//! [`may_replay`]: sending a request once more when the app closed its connection before
 //! answering it.
 //!
 //! Node closes an idle keep-alive connection after 5 s; a request written just as it does
@@ -9,30 +9,11 @@
 //! body, non-idempotent methods and upgrades are never replayed: the app may have acted on
 //! them, and the client gets a 502.
 
-use http::{Request, header};
+use http::header;
+use http::request::Parts;
 
-use super::upstream::UpstreamBody;
-
-/// A copy of a request's head, with an empty body, to send again.
-#[derive(Debug)]
-pub(super) struct Replay(Request<UpstreamBody>);
-
-impl Replay {
-    /// A copy of `request`, if it may be replayed: idempotent method, no body, no upgrade.
-    pub(super) fn capture(request: &Request<UpstreamBody>) -> Option<Replay> {
-        if !request.method().is_idempotent() || request.headers().contains_key(header::UPGRADE) {
-            return None;
-        }
-        let mut copy = Request::new(request.body().empty_copy()?);
-        *copy.method_mut() = request.method().clone();
-        *copy.uri_mut() = request.uri().clone();
-        *copy.version_mut() = request.version();
-        *copy.headers_mut() = request.headers().clone();
-        Some(Replay(copy))
-    }
-
-    /// The request to send again.
-    pub(super) fn into_request(self) -> Request<UpstreamBody> {
-        self.0
-    }
+/// Whether a request may be sent once more: idempotent method, no body, no upgrade. The
+/// copy sent is the request head exactly as it was encoded the first time.
+pub(super) fn may_replay(parts: &Parts, has_body: bool) -> bool {
+    parts.method.is_idempotent() && !has_body && !parts.headers.contains_key(header::UPGRADE)
 }

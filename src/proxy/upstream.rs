@@ -5,13 +5,14 @@ use std::io;
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Request, Response, Uri, header};
+use http::{Method, Request, Response, Uri, header};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::lane::{AppBody, AppConn, Lane, Lease};
-use super::replay::Replay;
+use super::h1::{self, AppConn, ExchangeError, Invalid, UploadError};
+use super::lane::{AppBody, Lane, Lease};
+use super::replay::may_replay;
 use crate::body::RequestBody;
 use crate::config::UpstreamConfig;
 use crate::error::{BodyTooLarge, ProxyError, RequestBodyFailed};
@@ -25,7 +26,7 @@ pub type UpstreamBody = RequestBody<hyper::body::Incoming>;
 pub struct Upstream {
     scheme: Scheme,
     authority: Authority,
-    host: Box<str>,
+    host: std::sync::Arc<str>,
     port: u16,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -66,18 +67,22 @@ impl Upstream {
     }
 
     /// Sends `request` (addressed with [`Upstream::uri_for`]) on a connection from `lane` (or
-    /// a new one) and waits for the response head. The body returned keeps driving that
+    /// a new one) and waits for the response head. The body returned keeps reading that
     /// connection and gives it back to `lane` when it ends.
     pub async fn send(
         &self,
         lane: &Lane,
-        mut request: Request<UpstreamBody>,
+        request: Request<UpstreamBody>,
     ) -> Result<Response<AppBody>, ProxyError> {
-        let origin = request.uri().path_and_query().cloned();
-        *request.uri_mut() = Uri::from(origin.unwrap_or_else(|| PathAndQuery::from_static("/")));
         if request.headers().contains_key(header::UPGRADE) {
             return self.send_upgrade(request).await;
         }
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let to_head = parts.method == Method::HEAD;
+        let (head, mut upload) = h1::encode_head(&parts, path, body);
+        let replayable = may_replay(&parts, !upload.is_done());
+        upload.push_front(head.clone());
         let reused =
             std::future::poll_fn(|cx| std::task::Poll::Ready(lane.take(cx, self.idle_timeout)))
                 .await;
@@ -85,39 +90,34 @@ impl Upstream {
             Some(conn) => conn,
             None => self.connect().await?,
         };
-        // Only a kept-alive connection can meet the race, so only then is a copy kept.
-        let mut replay = conn.reused.then(|| Replay::capture(&request)).flatten();
+        let mut retried = false;
         loop {
-            match conn.send(request).await {
+            let error = match conn.exchange(&mut upload, to_head).await {
                 Ok(response) => {
                     let lease = Lease {
                         conn,
                         lane: lane.clone(),
                     };
-                    return Ok(response.map(|body| AppBody::new(body, Some(lease))));
+                    return Ok(response.map(|head| AppBody::new(lease, head, upload)));
                 }
-                Err(mut error) => match error.take_message() {
-                    // Not written: the app closed the kept-alive connection first. Once.
-                    Some(unsent) if conn.reused => {
-                        tracing::debug!(error = %error.error(), "retrying on a fresh connection");
-                        request = unsent;
-                        replay = None;
-                        conn = self.connect().await?;
-                    }
-                    _ => match (classify_request(error.error()), replay.take()) {
-                        // Written, then closed unanswered on a kept-alive connection: the
-                        // race. An idempotent request without a body goes once more.
-                        (ProxyError::UpstreamClosed, Some(copy)) => {
-                            tracing::debug!(
-                                "the app closed the connection unanswered; sending once more"
-                            );
-                            request = copy.into_request();
-                            conn = self.connect().await?;
-                        }
-                        (error, _) => return Err(error),
-                    },
-                },
+                Err(error) => error,
+            };
+            // Only a kept-alive connection can meet Node's keep-alive race; once.
+            match error {
+                // Not written: the app closed the kept-alive connection first.
+                ExchangeError::Unsent(error) if conn.reused && !retried => {
+                    tracing::debug!(%error, "retrying on a fresh connection");
+                }
+                // Written, then closed unanswered: an idempotent request without a body goes
+                // once more.
+                ExchangeError::Closed if conn.reused && !retried && replayable => {
+                    tracing::debug!("the app closed the connection unanswered; sending once more");
+                    upload.push_front(head.clone());
+                }
+                error => return Err(classify_exchange(error)),
             }
+            retried = true;
+            conn = self.connect().await?;
         }
     }
 
@@ -125,9 +125,11 @@ impl Upstream {
     /// protocol switch hands its socket to the tunnel.
     async fn send_upgrade(
         &self,
-        request: Request<UpstreamBody>,
+        mut request: Request<UpstreamBody>,
     ) -> Result<Response<AppBody>, ProxyError> {
-        let io = self.open().await?;
+        let origin = request.uri().path_and_query().cloned();
+        *request.uri_mut() = Uri::from(origin.unwrap_or_else(|| PathAndQuery::from_static("/")));
+        let io = TokioIo::new(self.open().await?);
         let (mut sender, driver) = http1::handshake(io)
             .await
             .map_err(|_| ProxyError::UpstreamUnavailable("could not connect to the app"))?;
@@ -140,18 +142,14 @@ impl Upstream {
             .send_request(request)
             .await
             .map_err(|e| classify_request(&e))?;
-        Ok(response.map(|body| AppBody::new(body, None)))
+        Ok(response.map(AppBody::from_hyper))
     }
 
     async fn connect(&self) -> Result<AppConn, ProxyError> {
-        let io = self.open().await?;
-        let (sender, driver) = http1::handshake(io)
-            .await
-            .map_err(|_| ProxyError::UpstreamUnavailable("could not connect to the app"))?;
-        Ok(AppConn::new(sender, driver))
+        Ok(AppConn::new(self.open().await?))
     }
 
-    async fn open(&self) -> Result<TokioIo<TcpStream>, ProxyError> {
+    async fn open(&self) -> Result<TcpStream, ProxyError> {
         let connecting = TcpStream::connect((&*self.host, self.port));
         let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Err(_elapsed) => return Err(ProxyError::UpstreamTimeout),
@@ -159,7 +157,7 @@ impl Upstream {
             Ok(Ok(stream)) => stream,
         };
         let _ = stream.set_nodelay(true);
-        Ok(TokioIo::new(stream))
+        Ok(stream)
     }
 }
 
@@ -190,6 +188,28 @@ fn classify_connect(error: &io::Error) -> ProxyError {
 }
 
 /// Maps a failed exchange on an open connection to what the client of sluice is told.
+fn classify_exchange(error: ExchangeError) -> ProxyError {
+    tracing::debug!(error = %display_chain(&error), "upstream request failed");
+    match error {
+        ExchangeError::Unsent(_) | ExchangeError::Closed => ProxyError::UpstreamClosed,
+        ExchangeError::Io(error) | ExchangeError::Upload(UploadError::Io(error)) => {
+            match error.kind() {
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof => ProxyError::UpstreamClosed,
+                _ => ProxyError::UpstreamUnavailable("the app failed before responding"),
+            }
+        }
+        ExchangeError::Invalid(Invalid(why)) => ProxyError::UpstreamUnavailable(why),
+        ExchangeError::Upload(UploadError::Body(error)) if error.is::<BodyTooLarge>() => {
+            ProxyError::BodyTooLarge
+        }
+        ExchangeError::Upload(_) => ProxyError::BadRequest("malformed or incomplete request body"),
+    }
+}
+
+/// Maps a failed exchange on an upgrade's connection (hyper's client) likewise.
 fn classify_request(error: &hyper::Error) -> ProxyError {
     if chain(error).any(|e| e.is::<BodyTooLarge>()) {
         return ProxyError::BodyTooLarge;
