@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -88,12 +87,12 @@ impl Sluice {
         background.spawn(rotate_peaks(core.limiter.clone()));
         let run_core = core.clone();
         tokio::spawn(async move {
-            let graceful = GracefulShutdown::new();
             let mut connections = JoinSet::new();
-            accept_loop(listener, server, &graceful, &mut connections, stop_rx).await;
-            // The listener is closed: new connections are refused from here on.
+            accept_loop(listener, server, &mut connections, stop_rx).await;
+            // The listener is closed: new connections are refused from here on. Each
+            // connection saw `stop` too and is ending gracefully.
             let _ = accepting_tx.send(false);
-            drain(&run_core, graceful, &mut connections, drain_timeout).await;
+            drain(&run_core, &mut connections, drain_timeout).await;
             background.shutdown().await;
             let _ = done_tx.send(true);
         });
@@ -144,18 +143,13 @@ impl Sluice {
     }
 }
 
-/// Lets connections finish for up to `timeout`, then cuts what is left (counted `reaped`,
-/// reason `shutdown`).
-async fn drain(
-    core: &Core,
-    graceful: GracefulShutdown,
-    connections: &mut JoinSet<()>,
-    timeout: Duration,
-) {
+/// Lets connections (already told to end gracefully) finish for up to `timeout`, then cuts
+/// what is left (counted `reaped`, reason `shutdown`).
+async fn drain(core: &Core, connections: &mut JoinSet<()>, timeout: Duration) {
     let in_flight = core.registry.len();
     tracing::info!(in_flight, ?timeout, "draining");
     let settled = async {
-        graceful.shutdown().await;
+        while connections.join_next().await.is_some() {}
         // Upgrade tunnels outlive their connections; wait for their tickets too.
         core.limiter
             .wait_until(|s| s.active == 0 && s.queued == 0)

@@ -1,10 +1,11 @@
 //! [`FirstRequestDeadline`]: a socket wrapper that fails reads if no request head has arrived
 //! within `server.header_read_timeout` of accepting.
 //!
-//! hyper's own `header_read_timeout` only starts once HTTP/1 parsing starts; hyper-util's
-//! auto builder first sniffs for the HTTP/2 preface with no timeout at all, so a client that
-//! connects and sends nothing (or a few bytes) would hold the connection forever. This covers
-//! that gap; after the first request hyper's timer takes over.
+//! hyper's own `header_read_timeout` only starts once HTTP/1 parsing starts, and h2 has none,
+//! so a client that connects and then sends a few bytes (or a preface and no request) would
+//! hold the connection forever. The listener's sniff for the HTTP/2 preface
+//! ([`crate::sniff`]) is bounded by the same deadline, taken at accept; this wrapper bounds
+//! the rest of the way to the first request head. After that, hyper's timer takes over.
 
 use std::future::Future;
 use std::io;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 pin_project! {
     /// Fails pending reads with `TimedOut` once the deadline passes, until `seen` is set.
@@ -32,9 +33,15 @@ pin_project! {
 impl<T> FirstRequestDeadline<T> {
     /// Wraps `io`; `seen` is set by the request handler when a request head arrives.
     pub fn new(io: T, timeout: Duration, seen: Arc<AtomicBool>) -> Self {
+        Self::until(io, Instant::now() + timeout, seen)
+    }
+
+    /// Like [`FirstRequestDeadline::new`], with the deadline as an instant (e.g. accept time
+    /// plus the timeout, when the connection was sniffed first).
+    pub fn until(io: T, deadline: Instant, seen: Arc<AtomicBool>) -> Self {
         FirstRequestDeadline {
             io,
-            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            deadline: Some(Box::pin(tokio::time::sleep_until(deadline))),
             seen,
         }
     }

@@ -9,9 +9,10 @@
 //! ## The request path
 //!
 //! 1. **Accept** ([`server`]): the public listener accepts a TCP connection, counts it in
-//!    `sluice_open_connections` (a guard), and serves it with hyper-util's auto builder
-//!    (HTTP/1.1, or h2c with prior knowledge). A connection that sends no request head within
-//!    `server.header_read_timeout` is closed ([`io::FirstRequestDeadline`]).
+//!    `sluice_open_connections` (a guard), peeks at its first bytes for the HTTP/2 preface
+//!    ([`sniff`]) and serves it with hyper's HTTP/1.1 or h2c (prior knowledge) connection. A
+//!    connection that sends no request head within `server.header_read_timeout` is closed
+//!    ([`io::FirstRequestDeadline`]).
 //! 2. **Gate** ([`gateway::Gateway`]): `CONNECT`, oversize targets and declared-oversize bodies,
 //!    transfer codings other than one `chunked` and a missing, repeated or invalid `Host`
 //!    ([`proxy::check_transfer_coding`], [`proxy::check_host`]) are answered at once and never
@@ -69,6 +70,7 @@ pub mod proxy;
 pub mod reaper;
 pub mod server;
 pub mod signals;
+pub mod sniff;
 pub mod state;
 pub mod track;
 

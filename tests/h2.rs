@@ -1,9 +1,11 @@
 //! HTTP/2 with prior knowledge (h2c): forwarded to the app as HTTP/1.1 with `:authority` as
 //! `Host`; a reset stream frees its slot and cancels the app's request; the stream limit is
 //! advertised and enforced; a rapid-reset flood closes the connection; an app failure
-//! mid-body resets the stream, never ends it cleanly.
+//! mid-body resets the stream, never ends it cleanly; a preface sent in pieces is still h2.
 
 mod support;
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -251,6 +253,33 @@ async fn connection_specific_fields_are_a_malformed_h2_request() {
     resets.sort();
     assert_eq!(resets, [(1, 0x1), (3, 0x1)], "PROTOCOL_ERROR for each");
     assert_eq!(h.app.log(), ["/fast?ok"]);
+    drop(stream);
+    h.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_preface_completed_later_is_served_as_h2() {
+    let h = Harness::start(|_| {}).await;
+    let mut stream = TcpStream::connect(h.addr()).await.unwrap();
+    stream.write_all(&PREFACE[..8]).await.unwrap(); // "PRI * HT"
+    let stats = &h.sluice.core().stats;
+    tokio::time::timeout(PATIENCE, stats.wait_for_connections(|n| n == 1))
+        .await
+        .unwrap();
+    // Paused time: this elapses only once sluice is idle, waiting for more of the preface.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut rest = PREFACE[8..].to_vec();
+    rest.extend(frame(0x4, 0, 0, &[]));
+    rest.extend(get_headers(1, "/fast", &[]));
+    stream.write_all(&rest).await.unwrap();
+    let status = loop {
+        let frame = next_frame(&mut stream).await.expect("connection open");
+        if frame.0 == 0x1 && frame.2 == 1 {
+            break frame.3[0];
+        }
+    };
+    assert_eq!(status, 0x88, ":status 200 (HPACK static index 8)");
+    assert_eq!(h.app.log(), ["/fast"]);
     drop(stream);
     h.assert_settled().await;
 }

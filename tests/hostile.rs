@@ -43,12 +43,45 @@ async fn a_connection_that_sends_nothing_is_closed_at_the_header_read_timeout() 
 
 #[tokio::test(start_paused = true)]
 async fn a_partial_h2_preface_is_closed_at_the_header_read_timeout() {
-    // hyper-util's auto builder waits for the preface with no timeout of its own.
+    // The preface sniff peeks again and again for the rest, within the same deadline.
+    let h = Harness::start(|_| {}).await;
+    for partial in [&b"P"[..], b"PRI * HT", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r"] {
+        let mut client = RawClient::connect(h.addr()).await;
+        client.send(partial).await;
+        let took = closed_after(&mut client).await;
+        assert!(at_the_timeout(took), "{partial:?}: closed after {took:?}");
+    }
+    // A client that half-closes inside the preface is not kept until the timeout.
+    let mut client = RawClient::connect(h.addr()).await;
+    client.send(b"PRI * HT").await;
+    client.stream.shutdown().await.unwrap();
+    let took = closed_after(&mut client).await;
+    assert!(took < Duration::from_secs(1), "closed after {took:?}");
+    h.assert_settled().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_starts_like_the_h2_preface_is_served_as_http1() {
     let h = Harness::start(|_| {}).await;
     let mut client = RawClient::connect(h.addr()).await;
-    client.send(b"PRI * HTTP/2.0\r\n").await;
-    let took = closed_after(&mut client).await;
-    assert!(at_the_timeout(took), "closed after {took:?}");
+    client.send(b"P").await; // could still be the preface
+    let stats = &h.sluice.core().stats;
+    tokio::time::timeout(PATIENCE, stats.wait_for_connections(|n| n == 1))
+        .await
+        .unwrap();
+    // Paused time: this elapses only once sluice is idle, waiting for more of the preface.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client
+        .send(b"OST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+        .await;
+    let response = client.response().await;
+    assert_eq!(response.status(), 200, "{}", response.head);
+    assert!(
+        response.text().contains("\"body_len\":2"),
+        "{}",
+        response.text()
+    );
+    drop(client);
     h.assert_settled().await;
 }
 

@@ -1,6 +1,7 @@
 //! Graceful drain: readiness turns off at once, new connections are refused, queued requests
 //! get 503, in-flight requests finish (HTTP/1 gets `Connection: close`, h2 gets GOAWAY), and
-//! whatever is still running at `drain_timeout` is cut and counted `reaped` (`shutdown`).
+//! whatever is still running at `drain_timeout` is cut and counted `reaped` (`shutdown`);
+//! connections that have not sent a request yet are closed at once.
 
 mod support;
 
@@ -178,4 +179,25 @@ async fn what_is_still_running_at_drain_timeout_is_cut_and_counted() {
     tokio::time::timeout(Duration::from_secs(60), held.dropped())
         .await
         .expect("the app's request is dropped");
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_that_sent_no_request_yet_are_closed_at_once() {
+    let h = Harness::start(|_| {}).await;
+    let mut silent = RawClient::connect(h.addr()).await;
+    let mut partial = RawClient::connect(h.addr()).await;
+    partial.send(b"PRI * HT").await; // still being sniffed for the h2 preface
+    let stats = &h.sluice.core().stats;
+    tokio::time::timeout(PATIENCE, stats.wait_for_connections(|n| n == 2))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    h.sluice.shutdown();
+    silent.closed().await;
+    partial.closed().await;
+    tokio::time::timeout(PATIENCE, h.sluice.wait())
+        .await
+        .expect("drained");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "drained after {took:?}");
 }

@@ -11,13 +11,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use sluice::Config;
 use sluice::gateway::Gateway;
 use sluice::io::FirstRequestDeadline;
 use sluice::limit::{AdmissionCtx, ConnCtx};
 use sluice::proxy::Upstream;
+use sluice::server::ConnBuilders;
+use sluice::sniff::Protocol;
 use sluice::state::Core;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
@@ -32,7 +33,7 @@ pub struct World {
     core: Arc<Core>,
     admission: Arc<AdmissionCtx>,
     upstream: Upstream,
-    builder: auto::Builder<TokioExecutor>,
+    builders: ConnBuilders,
     header_read_timeout: Duration,
     app: app::StrictApp,
 }
@@ -78,7 +79,7 @@ impl World {
             core,
             admission,
             upstream,
-            builder: sluice::server::connection_builder(&config.server),
+            builders: ConnBuilders::new(&config.server),
             header_read_timeout: config.server.header_read_timeout,
             app,
         }
@@ -88,28 +89,48 @@ impl World {
     /// slot came back.
     pub fn run(&'static self, data: &[u8]) {
         self.rt.block_on(async {
+            // As the listener's sniff decides. `None`: the input is a part of the h2 preface
+            // and the client sends no more, so the listener would close it at the deadline
+            // without hyper ever seeing a byte.
+            let Some(protocol) = Protocol::detect(data) else {
+                return;
+            };
             let (client, server) = tokio::io::duplex(1 << 16);
             let peer: SocketAddr = "192.0.2.1:40000".parse().expect("addr");
             let conn = Arc::new(ConnCtx::new(peer));
             let seen = Arc::new(AtomicBool::new(false));
-            let io = FirstRequestDeadline::new(server, self.header_read_timeout, seen.clone());
+            let io = TokioIo::new(FirstRequestDeadline::new(
+                server,
+                self.header_read_timeout,
+                seen.clone(),
+            ));
             let gateway = Gateway::new(
                 self.admission.clone(),
                 self.upstream.clone(),
                 conn.clone(),
                 seen,
             );
-            let connection = self
-                .builder
-                .serve_connection_with_upgrades(TokioIo::new(io), gateway)
-                .into_owned();
             // As `server::serve` does: the reaper may kill the whole connection.
-            let served = tokio::spawn(async move {
-                tokio::select! {
-                    _ = connection => {}
-                    () = conn.control.killed() => {}
+            let served = match protocol {
+                Protocol::Http1 => {
+                    let connection = self.builders.serve_http1(io, gateway);
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = connection => {}
+                            () = conn.control.killed() => {}
+                        }
+                    })
                 }
-            });
+                Protocol::H2 => {
+                    let connection = self.builders.serve_h2(io, gateway);
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = connection => {}
+                            () = conn.control.killed() => {}
+                        }
+                    })
+                }
+            };
             let (mut rx, mut tx) = tokio::io::split(client);
             let drain = tokio::spawn(async move {
                 let mut sink = Vec::new();
