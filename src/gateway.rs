@@ -7,8 +7,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use arc_swap::ArcSwap;
@@ -42,6 +42,9 @@ pub struct Gateway {
     policy: Arc<ArcSwap<Policy>>,
     ctx: Arc<AdmissionCtx>,
     first_request: Arc<AtomicBool>,
+    /// The first valid `Host` seen on this connection: the same value again (nearly every
+    /// request after the first) needs no second validation.
+    known_host: OnceLock<Box<[u8]>>,
 }
 
 impl Gateway {
@@ -60,14 +63,34 @@ impl Gateway {
             policy,
             ctx,
             first_request,
+            known_host: OnceLock::new(),
         }
+    }
+
+    /// [`check_host`], remembering the connection's first valid `Host`.
+    fn check_host(&self, req: &Request<Incoming>) -> Result<(), ProxyError> {
+        let mut hosts = req.headers().get_all(header::HOST).iter();
+        let (Some(host), None) = (hosts.next(), hosts.next()) else {
+            return check_host(req);
+        };
+        if self
+            .known_host
+            .get()
+            .is_some_and(|known| **known == *host.as_bytes())
+        {
+            return Ok(());
+        }
+        check_host(req)?;
+        // A single Host that passed is valid whatever the target.
+        let _ = self.known_host.set(host.as_bytes().into());
+        Ok(())
     }
 
     fn check(&self, req: &Request<Incoming>, policy: &Policy) -> Result<(), ProxyError> {
         if req.method() == Method::CONNECT {
             return Err(ProxyError::MethodNotAllowed);
         }
-        check_host(req)?;
+        self.check_host(req)?;
         let uri = req.uri();
         let target_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
             + uri.authority().map_or(0, |a| a.as_str().len());

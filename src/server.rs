@@ -74,6 +74,7 @@ impl ConnBuilders {
         http1
             .timer(TokioTimer::new())
             .keep_alive(true)
+            .writev(false)
             .header_read_timeout(config.header_read_timeout)
             .max_headers(config.max_headers)
             .max_buf_size(config.max_header_bytes);

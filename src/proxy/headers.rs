@@ -6,16 +6,17 @@
 //! `X-Forwarded-For` in `Connection` to erase them. Repeated fields (`Set-Cookie`) are never
 //! merged or dropped: only whole names are removed.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use super::forwarded::Forwarded;
+
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(super) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(super) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(super) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
@@ -111,37 +112,14 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// Sets `X-Forwarded-For` (client appended to any earlier value, on one line),
-/// `X-Forwarded-Proto` and `X-Forwarded-Host`. With `trust_incoming`, proto and host sent by
-/// a trusted edge (Fly's proxy) are kept; otherwise they are replaced by what sluice saw.
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` in `headers` (see [`Forwarded`]).
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    client: IpAddr,
+    client: &HeaderValue,
     host: Option<&HeaderValue>,
     trust_incoming: bool,
 ) {
-    let mut chain = String::new();
-    for prior in headers.get_all(&X_FORWARDED_FOR).iter() {
-        if let Ok(prior) = prior.to_str() {
-            let prior = prior.trim();
-            if !prior.is_empty() {
-                chain.push_str(prior);
-                chain.push_str(", ");
-            }
-        }
-    }
-    chain.push_str(&client.to_string());
-    if let Ok(value) = HeaderValue::from_str(&chain) {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
-    }
-    if !(trust_incoming && headers.contains_key(&X_FORWARDED_PROTO)) {
-        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
-    }
-    if !(trust_incoming && headers.contains_key(&X_FORWARDED_HOST)) {
-        match host {
-            Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
-            None => headers.remove(&X_FORWARDED_HOST),
-        };
-    }
+    Forwarded::new(headers, client, host, trust_incoming).apply(headers);
 }
 
 /// The request's id: the client's `x-request-id` if it is sane (1-128 visible ASCII
@@ -171,7 +149,18 @@ fn new_request_id() -> HeaderValue {
         nanos ^ std::process::id().rotate_left(8)
     });
     let n = NEXT.fetch_add(1, Relaxed);
-    HeaderValue::try_from(format!("{prefix:08x}-{n:012x}")).expect("hex is a valid header value")
+    // Written in place: 8 + 1 + 12 hex digits, then one copy into the value.
+    let mut id = [0u8; 21];
+    let digits = |out: &mut [u8], mut value: u64| {
+        for byte in out.iter_mut().rev() {
+            *byte = b"0123456789abcdef"[(value & 0xf) as usize];
+            value >>= 4;
+        }
+    };
+    digits(&mut id[..8], u64::from(prefix));
+    id[8] = b'-';
+    digits(&mut id[9..], n);
+    HeaderValue::from_bytes(&id).expect("hex is a valid header value")
 }
 
 #[cfg(test)]
@@ -218,14 +207,14 @@ mod tests {
             ("connection", "x-forwarded-for"),
         ]);
         strip_hop_by_hop(&mut h, false);
-        set_forwarded(&mut h, "10.0.0.9".parse().unwrap(), None, false);
+        set_forwarded(&mut h, &HeaderValue::from_static("10.0.0.9"), None, false);
         assert_eq!(h.get_all(&X_FORWARDED_FOR).iter().count(), 1);
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.9");
         let mut h = map(&[
             ("x-forwarded-for", "1.1.1.1"),
             ("x-forwarded-for", "2.2.2.2"),
         ]);
-        set_forwarded(&mut h, "10.0.0.9".parse().unwrap(), None, false);
+        set_forwarded(&mut h, &HeaderValue::from_static("10.0.0.9"), None, false);
         assert_eq!(h[&X_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 10.0.0.9");
     }
 

@@ -1,6 +1,7 @@
 //! Forwarding to the app: header hygiene, app connections kept per client connection, the
 //! forwarding service and upgrade tunnels.
 
+mod forwarded;
 mod framing;
 mod h1;
 mod headers;
@@ -10,6 +11,7 @@ mod service;
 mod tunnel;
 mod upstream;
 
+pub use forwarded::Forwarded;
 pub use framing::{check_host, check_transfer_coding};
 pub use h1::BodyError;
 pub use headers::{

@@ -11,7 +11,8 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use tower::Service;
 
-use super::headers::{set_forwarded, strip_hop_by_hop};
+use super::forwarded::Forwarded;
+use super::headers::strip_hop_by_hop;
 use super::lane::{AppBody, Lane};
 use super::tunnel::PendingTunnel;
 use super::upstream::{Upstream, UpstreamBody};
@@ -20,22 +21,34 @@ use crate::policy::Policy;
 
 /// Forwards requests to the app at `upstream.url`, for one client connection (whose app
 /// connections it keeps in its [`Lane`]).
+///
+/// Cloned for every request (tower services are), so its state sits behind one `Arc`.
 #[derive(Debug, Clone)]
 pub struct Proxy {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     upstream: Upstream,
     lane: Lane,
     policy: Arc<ArcSwap<Policy>>,
-    client_ip: IpAddr,
+    /// The client's address as an `X-Forwarded-For` value.
+    client_ip: HeaderValue,
 }
 
 impl Proxy {
     /// A proxy to `upstream` for requests from `client_ip`.
     pub fn new(upstream: Upstream, policy: Arc<ArcSwap<Policy>>, client_ip: IpAddr) -> Self {
-        Proxy {
+        let shared = Shared {
             upstream,
             lane: Lane::default(),
             policy,
-            client_ip,
+            client_ip: HeaderValue::try_from(client_ip.to_string())
+                .expect("an IP address is a valid header value"),
+        };
+        Proxy {
+            shared: Arc::new(shared),
         }
     }
 }
@@ -68,9 +81,10 @@ impl Service<Request<UpstreamBody>> for Proxy {
                 parts.headers.insert(header::HOST, host);
             }
         }
-        let trust = self.policy.load().trust_forwarded_headers;
-        let host = parts.headers.get(header::HOST).cloned();
-        set_forwarded(&mut parts.headers, self.client_ip, host.as_ref(), trust);
+        let shared = &self.shared;
+        let trust = shared.policy.load().trust_forwarded_headers;
+        let host = parts.headers.get(header::HOST);
+        let forwarded = Forwarded::new(&parts.headers, &shared.client_ip, host, trust);
         // HTTP/1.0 may omit Host; the HTTP/1.1 message sent on carries an empty one (§3.2).
         parts
             .headers
@@ -81,13 +95,16 @@ impl Service<Request<UpstreamBody>> for Proxy {
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        parts.uri = self.upstream.uri_for(parts.uri.into_parts().path_and_query);
+        parts.uri = shared
+            .upstream
+            .uri_for(parts.uri.into_parts().path_and_query);
         parts.version = Version::HTTP_11;
 
-        let (upstream, lane) = (self.upstream.clone(), self.lane.clone());
+        let shared = self.shared.clone();
         Box::pin(async move {
-            let mut response = upstream
-                .send(&lane, Request::from_parts(parts, body))
+            let mut response = shared
+                .upstream
+                .send(&shared.lane, Request::from_parts(parts, body), forwarded)
                 .await?;
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 let Some(client) = client_upgrade else {

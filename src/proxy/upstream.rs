@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -10,6 +11,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::forwarded::Forwarded;
 use super::h1::{self, AppConn, ExchangeError, Invalid, UploadError};
 use super::lane::{AppBody, Lane, Lease};
 use super::replay::may_replay;
@@ -24,9 +26,15 @@ pub type UpstreamBody = RequestBody<hyper::body::Incoming>;
 /// connection, in its [`Lane`].
 #[derive(Clone, Debug)]
 pub struct Upstream {
+    // Cloned into every request's future: one reference count, not a copy of each field.
+    target: Arc<Target>,
+}
+
+#[derive(Debug)]
+struct Target {
     scheme: Scheme,
     authority: Authority,
-    host: std::sync::Arc<str>,
+    host: Box<str>,
     port: u16,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -47,48 +55,58 @@ impl Upstream {
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        Upstream {
+        let target = Target {
             scheme: parts.scheme.unwrap_or(Scheme::HTTP),
             host: host.into(),
             port: authority.port_u16().unwrap_or(80),
             authority,
             connect_timeout: config.connect_timeout,
             idle_timeout: config.idle_timeout,
+        };
+        Upstream {
+            target: Arc::new(target),
         }
     }
 
     /// The URI for a request to `path_and_query` on the app: nothing else can be reached.
     pub fn uri_for(&self, path_and_query: Option<PathAndQuery>) -> Uri {
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
+        parts.scheme = Some(self.target.scheme.clone());
+        parts.authority = Some(self.target.authority.clone());
         parts.path_and_query = Some(origin_form(path_and_query));
         Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
     }
 
-    /// Sends `request` (addressed with [`Upstream::uri_for`]) on a connection from `lane` (or
-    /// a new one) and waits for the response head. The body returned keeps reading that
+    /// Sends `request` (addressed with [`Upstream::uri_for`]) with the `forwarded` fields on
+    /// a connection from `lane` (or a new one) and waits for the response head. The body returned keeps reading that
     /// connection and gives it back to `lane` when it ends.
     pub async fn send(
         &self,
         lane: &Lane,
-        request: Request<UpstreamBody>,
+        mut request: Request<UpstreamBody>,
+        forwarded: Forwarded,
     ) -> Result<Response<AppBody>, ProxyError> {
         if request.headers().contains_key(header::UPGRADE) {
-            return self.send_upgrade(request).await;
+            forwarded.apply(request.headers_mut());
+            return Box::pin(self.send_upgrade(request)).await;
         }
         let (parts, body) = request.into_parts();
         let path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let to_head = parts.method == Method::HEAD;
-        let (head, mut upload) = h1::encode_head(&parts, path, body);
+        let (head, mut upload) = h1::encode_head(&parts, path, &forwarded, body);
         let replayable = may_replay(&parts, !upload.is_done());
-        upload.push_front(head.clone());
-        let reused =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(lane.take(cx, self.idle_timeout)))
-                .await;
+        // The head's fields are slices of hyper's read buffer; letting go of them now keeps
+        // that buffer unshared, so hyper reuses it instead of allocating another per request.
+        drop(parts);
+        upload.set_head(head.clone());
+        let reused = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(lane.take(cx, self.target.idle_timeout))
+        })
+        .await;
         let mut conn = match reused {
             Some(conn) => conn,
-            None => self.connect().await?,
+            // Boxed: the (rare) connect keeps its state out of every request's future.
+            None => Box::pin(self.connect()).await?,
         };
         let mut retried = false;
         loop {
@@ -112,12 +130,12 @@ impl Upstream {
                 // once more.
                 ExchangeError::Closed if conn.reused && !retried && replayable => {
                     tracing::debug!("the app closed the connection unanswered; sending once more");
-                    upload.push_front(head.clone());
+                    upload.set_head(head.clone());
                 }
                 error => return Err(classify_exchange(error)),
             }
             retried = true;
-            conn = self.connect().await?;
+            conn = Box::pin(self.connect()).await?;
         }
     }
 
@@ -150,8 +168,8 @@ impl Upstream {
     }
 
     async fn open(&self) -> Result<TcpStream, ProxyError> {
-        let connecting = TcpStream::connect((&*self.host, self.port));
-        let stream = match tokio::time::timeout(self.connect_timeout, connecting).await {
+        let connecting = TcpStream::connect((&*self.target.host, self.target.port));
+        let stream = match tokio::time::timeout(self.target.connect_timeout, connecting).await {
             Err(_elapsed) => return Err(ProxyError::UpstreamTimeout),
             Ok(Err(error)) => return Err(classify_connect(&error)),
             Ok(Ok(stream)) => stream,

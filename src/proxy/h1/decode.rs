@@ -32,11 +32,9 @@ pub(crate) fn parse_head(buf: &mut BytesMut, to_head: bool) -> Result<Option<Hea
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut slots);
     let len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
-            return Err(Invalid("the app's response head is too large"));
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD_BYTES => len,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD_BYTES => return Ok(None),
+        Ok(_) => return Err(Invalid("the app's response head is too large")),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(Invalid("the app's response has too many header fields"));
         }
@@ -48,19 +46,28 @@ pub(crate) fn parse_head(buf: &mut BytesMut, to_head: bool) -> Result<Option<Hea
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
+    // Where each name and value sits in the head, so they can be taken from its bytes once
+    // `httparse`'s borrow of the buffer ends: the values are slices of those bytes, no copy.
     let base = buf.as_ptr() as usize;
-    let mut fields = Vec::with_capacity(response.headers.len());
-    for field in response.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| Invalid("the app sent an invalid header name"))?;
-        let start = field.value.as_ptr() as usize - base;
-        fields.push((name, start, start + field.value.len()));
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let count = response.headers.len();
+    for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
+        let name = field.name.as_ptr() as usize - base;
+        let value = field.value.as_ptr() as usize - base;
+        // A head is at most MAX_HEAD_BYTES long, so the offsets fit.
+        *span = (
+            name as u32,
+            (name + field.name.len()) as u32,
+            value as u32,
+            (value + field.value.len()) as u32,
+        );
     }
-    // The values are slices of the head's bytes: no copy per field.
     let raw = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, start, end) in fields {
-        let value = HeaderValue::from_maybe_shared(raw.slice(start..end))
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(name_start, name_end, start, end) in &spans[..count] {
+        let name = HeaderName::from_bytes(&raw[name_start as usize..name_end as usize])
+            .map_err(|_| Invalid("the app sent an invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(raw.slice(start as usize..end as usize))
             .map_err(|_| Invalid("the app sent an invalid header value"))?;
         headers.append(name, value);
     }

@@ -14,7 +14,7 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use super::UploadError;
-use crate::proxy::UpstreamBody;
+use crate::proxy::{Forwarded, UpstreamBody};
 
 /// How the request body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,37 +26,55 @@ enum Framing {
 }
 
 /// The request head as sent to the app: `parts`' method, the target `path` (origin form),
-/// HTTP/1.1 and its fields (hop-by-hop ones already removed), plus the framing field the
-/// body needs. Also returns the body, set up to be written after the head.
-pub(crate) fn encode_head(parts: &Parts, path: &str, body: UpstreamBody) -> (Bytes, Upload) {
+/// HTTP/1.1 and its fields (hop-by-hop ones already removed, those `forwarded` replaces
+/// swapped for its own), plus the framing field the body needs. Also returns the body, set
+/// up to be written after the head.
+pub(crate) fn encode_head(
+    parts: &Parts,
+    path: &str,
+    forwarded: &Forwarded,
+    body: UpstreamBody,
+) -> (Bytes, Upload) {
     let headers = &parts.headers;
     let framing = framing(headers, &body);
-    let size = headers.iter().fold(64 + path.len(), |n, (name, value)| {
-        n + name.as_str().len() + value.len() + 4
-    });
+    let fields = || {
+        let own = headers.iter().filter(|(name, _)| !forwarded.replaces(name));
+        own.chain(forwarded.fields())
+    };
+    // The exact length, so the `Vec` becomes `Bytes` without another allocation.
+    let declare = match framing {
+        Framing::Chunked => Some(Bytes::from_static(b"transfer-encoding: chunked\r\n")),
+        Framing::Length(n) if !headers.contains_key(header::CONTENT_LENGTH) && n > 0 => {
+            Some(Bytes::from(format!("content-length: {n}\r\n")))
+        }
+        Framing::Length(_) => None,
+    };
+    let line = parts.method.as_str().len() + 1 + path.len() + b" HTTP/1.1\r\n".len();
+    let size = fields().fold(
+        line + declare.as_ref().map_or(0, Bytes::len) + 2,
+        |n, (k, v)| n + k.as_str().len() + v.len() + 4,
+    );
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
+    for (name, value) in fields() {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    match framing {
-        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        Framing::Length(n) if !headers.contains_key(header::CONTENT_LENGTH) && n > 0 => {
-            out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
-        }
-        Framing::Length(_) => {}
+    if let Some(declare) = declare {
+        out.extend_from_slice(&declare);
     }
     out.extend_from_slice(b"\r\n");
+    debug_assert_eq!(out.len(), size);
     let upload = Upload {
         body: (framing != Framing::Length(0)).then_some(body),
         framing,
         sent: 0,
+        head: None,
         out: VecDeque::new(),
         abandoned: false,
     };
@@ -86,6 +104,8 @@ pub(crate) struct Upload {
     body: Option<UpstreamBody>,
     framing: Framing,
     sent: u64,
+    /// The request head, written first.
+    head: Option<Bytes>,
     out: VecDeque<Bytes>,
     /// Given up on before its end: the connection cannot carry another request.
     abandoned: bool,
@@ -95,6 +115,7 @@ impl Upload {
     /// Stops writing: the rest of the body is dropped.
     pub(crate) fn abandon(&mut self) {
         self.body = None;
+        self.head = None;
         self.out.clear();
         self.abandoned = true;
     }
@@ -104,14 +125,14 @@ impl Upload {
         self.is_done() && !self.abandoned
     }
 
-    /// Queues bytes to write before the body (the request head).
-    pub(crate) fn push_front(&mut self, bytes: Bytes) {
-        self.out.push_front(bytes);
+    /// Sets the request head to write before the body (again, for a retry).
+    pub(crate) fn set_head(&mut self, head: Bytes) {
+        self.head = Some(head);
     }
 
     /// Whether all of the request has been written.
     pub(crate) fn is_done(&self) -> bool {
-        self.body.is_none() && self.out.is_empty()
+        self.body.is_none() && self.head.is_none() && self.out.is_empty()
     }
 
     /// Writes what is queued and pulls more from the body, until everything is written
@@ -124,13 +145,21 @@ impl Upload {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), UploadError>> {
         loop {
-            if !self.out.is_empty() {
+            if self.head.is_some() || !self.out.is_empty() {
                 let mut slices = [IoSlice::new(&[]); 8];
-                let n = self.out.len().min(slices.len());
-                for (slice, bytes) in slices.iter_mut().zip(&self.out) {
+                let queued = self.head.iter().chain(&self.out);
+                let mut n = 0;
+                for (slice, bytes) in slices.iter_mut().zip(queued) {
                     *slice = IoSlice::new(bytes);
+                    n += 1;
                 }
-                let wrote = match ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])) {
+                // One buffer (a request head alone, most often) goes out with a plain send.
+                let io = Pin::new(&mut *io);
+                let polled = match n {
+                    1 => io.poll_write(cx, &slices[0]),
+                    _ => io.poll_write_vectored(cx, &slices[..n]),
+                };
+                let wrote = match ready!(polled) {
                     Ok(wrote) => wrote,
                     Err(error) => {
                         // Unsent bytes stay queued, for a retry on another connection.
@@ -202,6 +231,14 @@ impl Upload {
     }
 
     fn advance(&mut self, mut n: usize) {
+        if let Some(head) = self.head.as_mut() {
+            if head.len() > n {
+                head.advance(n);
+                return;
+            }
+            n -= head.len();
+            self.head = None;
+        }
         while n > 0 {
             let Some(front) = self.out.front_mut() else {
                 return;
