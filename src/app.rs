@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::limit::AdmissionCtx;
-use crate::metrics::{Exporter, ReapReason};
+use crate::metrics::ReapReason;
 use crate::proxy::Upstream;
 use crate::server::{ServerCtx, accept_loop};
 use crate::state::Core;
@@ -83,7 +83,6 @@ impl Sluice {
             core.registry.clone(),
             core.policy.clone(),
         ));
-        background.spawn(upkeep(core.exporter.clone()));
         background.spawn(rotate_peaks(core.limiter.clone()));
         let run_core = core.clone();
         tokio::spawn(async move {
@@ -179,15 +178,5 @@ async fn rotate_peaks(limiter: crate::limit::Limiter) {
     loop {
         tick.tick().await;
         limiter.rotate_peaks();
-    }
-}
-
-/// Folds histogram samples into buckets every few seconds, so memory stays flat even if
-/// nobody scrapes `/metrics`.
-async fn upkeep(exporter: Arc<Exporter>) {
-    let mut tick = tokio::time::interval(Exporter::UPKEEP_INTERVAL);
-    loop {
-        tick.tick().await;
-        exporter.run_upkeep();
     }
 }

@@ -38,10 +38,7 @@ impl Core {
     /// Builds the shared state for `config`.
     pub fn new(config: Config, config_path: Option<PathBuf>) -> Self {
         let exporter = Exporter::new();
-        let stats = Arc::new(Stats::new(
-            exporter.histogram(crate::metrics::names::QUEUE_WAIT_SECONDS),
-            exporter.histogram(crate::metrics::names::REQUEST_DURATION_SECONDS),
-        ));
+        let stats = Arc::new(Stats::new());
         let l = &config.limits;
         Core {
             limiter: Limiter::new(

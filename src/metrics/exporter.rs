@@ -1,12 +1,8 @@
 //! Prometheus exposition: a recorder owned by this sluice (never installed globally), whose
 //! gauges and counters are set from the exact counts at the moment `/metrics` is read.
 
-use std::time::Duration;
-
-use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, Unit};
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics::{Counter, Gauge, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::names::*;
 use super::stats::{Outcome, REJECT_STATUSES, ReapReason, Stats};
@@ -17,7 +13,6 @@ const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(
 /// Renders sluice's metrics in the Prometheus text format.
 #[derive(Debug)]
 pub struct Exporter {
-    recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     gauges: Gauges,
     outcomes: Vec<Counter>,
@@ -44,27 +39,13 @@ struct Gauges {
 impl Exporter {
     /// A fresh recorder with sluice's buckets and help texts.
     pub fn new() -> Self {
-        let builder = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full(REQUEST_DURATION_SECONDS.into()),
-                DURATION_BUCKETS,
-            )
-            .and_then(|b| {
-                b.set_buckets_for_metric(
-                    Matcher::Full(QUEUE_WAIT_SECONDS.into()),
-                    QUEUE_WAIT_BUCKETS,
-                )
-            })
-            .expect("static bucket lists are non-empty");
-        let recorder = builder.build_recorder();
+        let recorder = PrometheusBuilder::new().build_recorder();
         for (name, help) in HELP {
-            let unit = name.ends_with("_seconds").then_some(Unit::Seconds);
             if name.ends_with("_total") {
-                recorder.describe_counter((*name).into(), unit, (*help).into());
-            } else if unit.is_some() {
-                recorder.describe_histogram((*name).into(), unit, (*help).into());
-            } else {
-                recorder.describe_gauge((*name).into(), unit, (*help).into());
+                recorder.describe_counter((*name).into(), None, (*help).into());
+            } else if !name.ends_with("_seconds") {
+                // The `_seconds` histograms are sluice's own `Buckets`, rendered by `render`.
+                recorder.describe_gauge((*name).into(), None, (*help).into());
             }
         }
         let gauge =
@@ -109,7 +90,6 @@ impl Exporter {
         let exempt = recorder.register_counter(&Key::from_static_name(EXEMPT_TOTAL), &META);
         let handle = recorder.handle();
         Exporter {
-            recorder,
             handle,
             gauges,
             outcomes,
@@ -117,12 +97,6 @@ impl Exporter {
             rejected,
             exempt,
         }
-    }
-
-    /// A histogram handle registered once, to record into on the request path.
-    pub fn histogram(&self, name: &'static str) -> Histogram {
-        self.recorder
-            .register_histogram(&Key::from_static_name(name), &META)
     }
 
     /// Sets every gauge and counter from the exact counts, then renders the text format.
@@ -156,17 +130,16 @@ impl Exporter {
             counter.absolute(stats.rejected(status));
         }
         self.exempt.absolute(stats.exempt());
-        self.handle.render()
+        let mut text = self.handle.render();
+        for (name, histogram) in [
+            (QUEUE_WAIT_SECONDS, stats.queue_waits()),
+            (REQUEST_DURATION_SECONDS, stats.durations()),
+        ] {
+            let help = HELP.iter().find(|(n, _)| *n == name).map_or("", |(_, h)| h);
+            histogram.render(name, help, &mut text);
+        }
+        text
     }
-
-    /// Folds recorded histogram samples into their buckets; run every few seconds so memory
-    /// stays flat between scrapes.
-    pub fn run_upkeep(&self) {
-        self.handle.run_upkeep();
-    }
-
-    /// How often [`Exporter::run_upkeep`] should run.
-    pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 }
 
 impl Default for Exporter {

@@ -2,12 +2,13 @@
 //!
 //! Gauges (active, queued, connections) are counted by guards; outcome counters are bumped
 //! once per request by its ticket's `Drop`. Nothing on the request path looks a metric up by
-//! name: histograms are pre-registered handles.
+//! name: histograms are sluice's own exact [`Buckets`], counted as requests finish.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::time::Duration;
 
-use metrics::Histogram;
+use super::histogram::Buckets;
+use super::names::{DURATION_BUCKETS, QUEUE_WAIT_BUCKETS};
 
 use crate::changes::Changes;
 
@@ -84,7 +85,7 @@ impl ReapReason {
 /// Statuses sluice itself answers before admission, counted in `sluice_rejected_requests_total`.
 pub const REJECT_STATUSES: [u16; 5] = [400, 405, 413, 414, 501];
 
-/// Counters and histogram handles shared by every request.
+/// Counters and histograms shared by every request.
 #[derive(Debug)]
 pub struct Stats {
     outcomes: [AtomicU64; 6],
@@ -94,13 +95,14 @@ pub struct Stats {
     open_connections: AtomicUsize,
     connections_changed: Changes,
     ready: AtomicBool,
-    queue_wait: Histogram,
-    duration: Histogram,
+    queue_wait: Buckets,
+    duration: Buckets,
 }
 
 impl Stats {
-    /// Stats recording their histograms into the given handles.
-    pub fn new(queue_wait: Histogram, duration: Histogram) -> Self {
+    /// Zeroed stats, with sluice's histogram buckets.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
         Stats {
             outcomes: Default::default(),
             reaped: Default::default(),
@@ -109,9 +111,19 @@ impl Stats {
             open_connections: AtomicUsize::new(0),
             connections_changed: Changes::default(),
             ready: AtomicBool::new(true),
-            queue_wait,
-            duration,
+            queue_wait: Buckets::new(QUEUE_WAIT_BUCKETS),
+            duration: Buckets::new(DURATION_BUCKETS),
         }
+    }
+
+    /// The queue-wait histogram.
+    pub fn queue_waits(&self) -> &Buckets {
+        &self.queue_wait
+    }
+
+    /// The request-duration histogram.
+    pub fn durations(&self) -> &Buckets {
+        &self.duration
     }
 
     /// Counts one finished request.
@@ -138,12 +150,12 @@ impl Stats {
 
     /// Records how long an admitted request waited for its slot.
     pub fn record_queue_wait(&self, waited: Duration) {
-        self.queue_wait.record(waited.as_secs_f64());
+        self.queue_wait.record(waited);
     }
 
     /// Records how long an admitted request lived, arrival to release.
     pub fn record_duration(&self, lived: Duration) {
-        self.duration.record(lived.as_secs_f64());
+        self.duration.record(lived);
     }
 
     /// Requests that ended with `outcome` so far.
