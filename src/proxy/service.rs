@@ -101,28 +101,30 @@ impl Service<Request<UpstreamBody>> for Proxy {
         parts.version = Version::HTTP_11;
 
         let shared = self.shared.clone();
-        Box::pin(async move {
-            let mut response = shared
-                .upstream
-                .send(&shared.lane, Request::from_parts(parts, body), forwarded)
-                .await?;
-            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                let Some(client) = client_upgrade else {
-                    return Err(ProxyError::UpstreamUnavailable(
-                        "the app switched protocols unasked",
-                    ));
-                };
-                let app = hyper::upgrade::on(&mut response);
-                strip_hop_by_hop(response.headers_mut(), true);
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                response
-                    .extensions_mut()
-                    .insert(PendingTunnel::new(client, app));
-            } else {
+        let Some(client) = client_upgrade else {
+            let request = shared.upstream.prepare(parts, body, &forwarded);
+            return Box::pin(async move {
+                let mut response = shared.upstream.send(&shared.lane, request).await?;
                 strip_hop_by_hop(response.headers_mut(), false);
+                Ok(response)
+            });
+        };
+        forwarded.apply(&mut parts.headers);
+        let request = Request::from_parts(parts, body);
+        Box::pin(async move {
+            let mut response = shared.upstream.send_upgrade(request).await?;
+            if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                strip_hop_by_hop(response.headers_mut(), false);
+                return Ok(response);
             }
+            let app = hyper::upgrade::on(&mut response);
+            strip_hop_by_hop(response.headers_mut(), true);
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            response
+                .extensions_mut()
+                .insert(PendingTunnel::new(client, app));
             Ok(response)
         })
     }

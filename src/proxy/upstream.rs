@@ -5,14 +5,16 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Method, Request, Response, Uri, header};
+use http::{Method, Request, Response, Uri};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::forwarded::Forwarded;
-use super::h1::{self, AppConn, ExchangeError, Invalid, UploadError};
+use super::h1::{self, AppConn, ExchangeError, Invalid, Upload, UploadError};
 use super::lane::{AppBody, Lane, Lease};
 use super::replay::may_replay;
 use crate::body::RequestBody;
@@ -21,6 +23,15 @@ use crate::error::{BodyTooLarge, ProxyError, RequestBodyFailed};
 
 /// The body type sent upstream.
 pub type UpstreamBody = RequestBody<hyper::body::Incoming>;
+
+/// A request encoded for the app by [`Upstream::prepare`].
+#[derive(Debug)]
+pub struct Outgoing {
+    head: Bytes,
+    upload: Upload,
+    to_head: bool,
+    replayable: bool,
+}
 
 /// How to reach the one app, fixed at `upstream.url`. Connections are kept per client
 /// connection, in its [`Lane`].
@@ -77,27 +88,36 @@ impl Upstream {
         Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
     }
 
-    /// Sends `request` (addressed with [`Upstream::uri_for`]) with the `forwarded` fields on
-    /// a connection from `lane` (or a new one) and waits for the response head. The body returned keeps reading that
-    /// connection and gives it back to `lane` when it ends.
+    /// Encodes a request (addressed with [`Upstream::uri_for`], not an upgrade) with the
+    /// `forwarded` fields, ready for [`Upstream::send`]. Done before anything is awaited, so
+    /// the request's head (slices of hyper's read buffer) is let go of at once: hyper then
+    /// reuses that buffer instead of allocating another per request, and the future that
+    /// sends the request holds only the encoded head and the body.
+    pub fn prepare(&self, parts: Parts, body: UpstreamBody, forwarded: &Forwarded) -> Outgoing {
+        let path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let (head, upload) = h1::encode_head(&parts, path, forwarded, body);
+        Outgoing {
+            replayable: may_replay(&parts, !upload.is_done()),
+            to_head: parts.method == Method::HEAD,
+            head,
+            upload,
+        }
+    }
+
+    /// Sends `request` on a connection from `lane` (or a new one) and waits for the response
+    /// head. The body returned keeps reading that connection and gives it back to `lane`
+    /// when it ends.
     pub async fn send(
         &self,
         lane: &Lane,
-        mut request: Request<UpstreamBody>,
-        forwarded: Forwarded,
+        request: Outgoing,
     ) -> Result<Response<AppBody>, ProxyError> {
-        if request.headers().contains_key(header::UPGRADE) {
-            forwarded.apply(request.headers_mut());
-            return Box::pin(self.send_upgrade(request)).await;
-        }
-        let (parts, body) = request.into_parts();
-        let path = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let to_head = parts.method == Method::HEAD;
-        let (head, mut upload) = h1::encode_head(&parts, path, &forwarded, body);
-        let replayable = may_replay(&parts, !upload.is_done());
-        // The head's fields are slices of hyper's read buffer; letting go of them now keeps
-        // that buffer unshared, so hyper reuses it instead of allocating another per request.
-        drop(parts);
+        let Outgoing {
+            head,
+            mut upload,
+            to_head,
+            replayable,
+        } = request;
         upload.set_head(head.clone());
         let reused = std::future::poll_fn(|cx| {
             std::task::Poll::Ready(lane.take(cx, self.target.idle_timeout))
@@ -139,9 +159,10 @@ impl Upstream {
         }
     }
 
-    /// An upgrade gets a fresh connection of its own, driven by its own task until the
-    /// protocol switch hands its socket to the tunnel.
-    async fn send_upgrade(
+    /// Sends an upgrade request (with its forwarded fields set): it gets a fresh connection
+    /// of its own, driven by hyper's client in its own task until the protocol switch hands
+    /// its socket to the tunnel.
+    pub async fn send_upgrade(
         &self,
         mut request: Request<UpstreamBody>,
     ) -> Result<Response<AppBody>, ProxyError> {
