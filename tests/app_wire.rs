@@ -60,6 +60,10 @@ async fn the_app_connection_is_retired_after_stray_bytes_close_or_http10() {
     ] {
         let (h, [first, second], conns) = twice(reply).await;
         assert_eq!((first.text(), second.text()), ("ok".into(), "ok".into()));
+        assert!(
+            first.head.starts_with("HTTP/1.1 200"),
+            "sluice's own version"
+        );
         assert_eq!(conns, [0, 1], "a fresh app connection after {reply:?}");
         h.assert_settled().await;
     }

@@ -19,7 +19,6 @@ pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct Head {
     pub(crate) status: StatusCode,
-    pub(crate) version: Version,
     pub(crate) headers: HeaderMap,
     pub(crate) decoder: Decoder,
     /// Whether the connection may carry another request after this response.
@@ -75,7 +74,6 @@ pub(crate) fn parse_head(buf: &mut BytesMut, to_head: bool) -> Result<Option<Hea
     let keep_alive = !close_delimited && keeps_alive(version, &headers);
     Ok(Some(Head {
         status,
-        version,
         headers,
         decoder,
         keep_alive,

@@ -23,7 +23,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::BytesMut;
-use http::{Response, StatusCode};
+use http::{Response, StatusCode, Version};
 use tokio::net::TcpStream;
 
 pub(crate) use decode::{Decoder, Head, Step};
@@ -154,7 +154,9 @@ impl AppConn {
                 }
                 let mut response = Response::new(head);
                 *response.status_mut() = response.body().status;
-                *response.version_mut() = response.body().version;
+                // RFC 9110 §6.2: a proxy sends its own version (hyper answers an HTTP/1.0
+                // client as HTTP/1.0), whatever the app's was.
+                *response.version_mut() = Version::HTTP_11;
                 *response.headers_mut() = std::mem::take(&mut response.body_mut().headers);
                 return Poll::Ready(Ok(response));
             }
