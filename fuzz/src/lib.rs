@@ -112,24 +112,8 @@ impl World {
             );
             // As `server::serve` does: the reaper may kill the whole connection.
             let served = match protocol {
-                Protocol::Http1 => {
-                    let connection = self.builders.serve_http1(io, gateway);
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            _ = connection => {}
-                            () = conn.control.killed() => {}
-                        }
-                    })
-                }
-                Protocol::H2 => {
-                    let connection = self.builders.serve_h2(io, gateway);
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            _ = connection => {}
-                            () = conn.control.killed() => {}
-                        }
-                    })
-                }
+                Protocol::Http1 => until_killed(self.builders.serve_http1(io, gateway), conn),
+                Protocol::H2 => until_killed(self.builders.serve_h2(io, gateway), conn),
             };
             let (mut rx, mut tx) = tokio::io::split(client);
             let drain = tokio::spawn(async move {
@@ -158,4 +142,17 @@ impl World {
             assert!(violations.is_empty(), "the app saw: {violations:#?}");
         });
     }
+}
+
+/// Runs a served connection until it ends or the reaper kills it.
+fn until_killed<F>(connection: F, conn: Arc<ConnCtx>) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future + Send + 'static,
+{
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = connection => {}
+            () = conn.control.killed() => {}
+        }
+    })
 }
