@@ -8,8 +8,9 @@
 //! parsed with `httparse`, and body bytes are handed on as slices of what was read.
 //!
 //! [`AppConn::exchange`] writes the request and reads the response head; the body is read
-//! by [`AppBody`](super::AppBody) through [`AppConn::poll_body`], which also finishes writing
-//! a request body the app answered early (HTTP/1.1 is full duplex). Upgrades (`101`) still
+//! by [`AppBody`](super::AppBody) through [`AppConn::poll_body`], which also calls
+//! [`AppConn::poll_upload`] to finish writing a request body the app answered early
+//! (HTTP/1.1 is full duplex). Upgrades (`101`) still
 //! use hyper's client, which hands over the socket.
 
 mod chunked;
