@@ -6,14 +6,16 @@
 //! - [`Admission`] / [`AdmissionLayer`]: the tower service that admits, queues or sheds each
 //!   request and moves the slot into the response body.
 
+mod forward;
 mod layer;
 mod limiter;
 mod peaks;
 mod permit;
 mod service;
 
+pub use forward::{Admitted, Forward, ResponseFuture};
 pub use layer::AdmissionLayer;
 pub use limiter::{Limiter, Rejection, Snapshot};
 pub use peaks::{MINUTE, Peaks, WINDOWS};
 pub use permit::{Permit, QueueSlot};
-pub use service::{Admission, AdmissionCtx, ConnCtx, ResponseFuture};
+pub use service::{Admission, AdmissionCtx, ConnCtx};

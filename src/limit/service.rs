@@ -1,8 +1,6 @@
 //! [`Admission`]: the tower service that decides, per request, to forward now, queue, or shed.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -12,13 +10,13 @@ use hyper::body::Incoming;
 use tokio::sync::OnceCell;
 use tower::Service;
 
+use super::forward::{Forward, ResponseFuture};
 use super::{Limiter, Permit, QueueSlot, Rejection};
 use crate::body::{ReadAhead, RequestBody, TrackedBody};
 use crate::config::LimitMode;
 use crate::error::ProxyError;
 use crate::metrics::Outcome;
 use crate::policy::Policy;
-use crate::proxy::PendingTunnel;
 use crate::track::{Arrival, ConnControl, Registry, Ticket};
 
 /// What every connection's admission shares.
@@ -70,10 +68,6 @@ impl<S> Admission<S> {
     }
 }
 
-/// The future of [`Admission`].
-pub type ResponseFuture<B> =
-    Pin<Box<dyn Future<Output = Result<Response<TrackedBody<B>>, ProxyError>> + Send>>;
-
 impl<S, B> Service<Request<Incoming>> for Admission<S>
 where
     S: Service<Request<RequestBody<Incoming>>, Response = Response<B>, Error = ProxyError>
@@ -85,7 +79,7 @@ where
 {
     type Response = Response<TrackedBody<B>>;
     type Error = ProxyError;
-    type Future = ResponseFuture<B>;
+    type Future = ResponseFuture<S::Future, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ProxyError>> {
         // Admission is decided per request below, never by back-pressure here: hyper calls
@@ -95,13 +89,13 @@ where
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let inner = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, inner);
+        let mut inner = std::mem::replace(&mut self.inner, inner);
         let policy = self.ctx.policy.load();
         let max_body = policy.max_request_body;
         if policy.is_exempt(req.uri().path()) {
             self.ctx.registry.stats().record_exempt();
             let req = req.map(|b| RequestBody::new(b, None, max_body));
-            return Box::pin(forward(inner, req, None));
+            return forwarding(inner, req, None);
         }
         let ticket = self.ctx.registry.open(Arrival {
             request_id: request_id(&req),
@@ -111,9 +105,19 @@ where
             multiplexed: req.version() == Version::HTTP_2,
             conn: self.conn.control.clone(),
         });
+        if policy.mode == LimitMode::Requests {
+            // A free slot: forwarded now, with nothing to wait for and no box.
+            if let Some(permit) = self.ctx.limiter.try_acquire() {
+                let mut ticket = ticket;
+                ticket.admit(Some(permit));
+                let entry = Some(ticket.entry().clone());
+                let req = req.map(|b| RequestBody::new(b, entry, max_body));
+                return forwarding(inner, req, Some(ticket));
+            }
+        }
         let (ctx, conn, mode) = (self.ctx.clone(), self.conn.clone(), policy.mode);
         let read_ahead = policy.read_ahead;
-        Box::pin(async move {
+        let queued = Box::pin(async move {
             let mut ticket = ticket;
             let (parts, mut body) = req.into_parts();
             let mut ahead = ReadAhead::default();
@@ -139,8 +143,23 @@ where
             ticket.admit(permit);
             let entry = Some(ticket.entry().clone());
             let req = Request::from_parts(parts, RequestBody::after(ahead, body, entry, max_body));
-            forward(inner, req, Some(ticket)).await
-        })
+            Forward::new(inner.call(req), Some(ticket)).await
+        });
+        ResponseFuture::Queued { future: queued }
+    }
+}
+
+/// Forwards `req` to `inner` at once, holding `ticket` (if any) until the response ends.
+fn forwarding<S, B>(
+    mut inner: S,
+    req: Request<RequestBody<Incoming>>,
+    ticket: Option<Ticket>,
+) -> ResponseFuture<S::Future, B>
+where
+    S: Service<Request<RequestBody<Incoming>>, Response = Response<B>, Error = ProxyError>,
+{
+    ResponseFuture::Forwarding {
+        forward: Forward::new(inner.call(req), ticket),
     }
 }
 
@@ -195,41 +214,6 @@ async fn wait_in_queue(place: QueueSlot, waiting: Waiting<'_>) -> Result<Permit,
         }
     }
     acquire.await.map_err(Refused::Rejected)
-}
-
-/// Calls the proxy and hands the ticket to whatever carries the rest of the request's life.
-async fn forward<S, B>(
-    mut inner: S,
-    req: Request<RequestBody<Incoming>>,
-    ticket: Option<Ticket>,
-) -> Result<Response<TrackedBody<B>>, ProxyError>
-where
-    S: Service<Request<RequestBody<Incoming>>, Response = Response<B>, Error = ProxyError>,
-    B: http_body::Body,
-{
-    match inner.call(req).await {
-        Ok(mut response) => match response.extensions_mut().remove::<PendingTunnel>() {
-            Some(tunnel) => {
-                if let Some(ticket) = ticket {
-                    tunnel.spawn(ticket);
-                } else {
-                    tunnel.spawn_untracked();
-                }
-                Ok(response.map(|b| TrackedBody::new(b, None)))
-            }
-            None => Ok(response.map(|b| TrackedBody::new(b, ticket))),
-        },
-        Err(error) => {
-            if let Some(ticket) = ticket {
-                ticket.finish(match error {
-                    // The client's body was too large, malformed or cut short.
-                    ProxyError::BodyTooLarge | ProxyError::BadRequest(_) => Outcome::ClientAborted,
-                    _ => Outcome::UpstreamError,
-                });
-            }
-            Err(error)
-        }
-    }
 }
 
 fn request_id<B>(req: &Request<B>) -> Box<str> {
