@@ -34,6 +34,11 @@ use crate::proxy::{
 pub type GatewayBody = Either<TrackedBody<AppBody>, Full<Bytes>>;
 
 type Stack = Admission<Proxy>;
+/// The stack's future, called at once (or, never in practice, once it is ready).
+type Started = futures_util::future::Either<
+    <Stack as tower::Service<Request<Incoming>>>::Future,
+    Oneshot<Stack, Request<Incoming>>,
+>;
 
 /// Per-connection request handler.
 #[derive(Debug, Clone)]
@@ -84,6 +89,21 @@ impl Gateway {
         // A single Host that passed is valid whatever the target.
         let _ = self.known_host.set(host.as_bytes().into());
         Ok(())
+    }
+
+    /// Starts the admission + proxy stack on `req` now, inside hyper's call: admission, the
+    /// ticket and (for a free slot) the encoding of the request for the app all happen before
+    /// hyper reads the socket again, so nothing holds on to hyper's read buffer by then and it
+    /// is reused instead of reallocated for every request. The stack is always ready
+    /// (admission is decided per request, never by back-pressure); should it ever not be, the
+    /// request goes through `oneshot`, which waits for readiness.
+    fn forward(&self, req: Request<Incoming>) -> Started {
+        let mut stack = self.stack.clone();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match tower::Service::poll_ready(&mut stack, &mut cx) {
+            Poll::Ready(Ok(())) => Started::Left(tower::Service::call(&mut stack, req)),
+            _ => Started::Right(stack.oneshot(req)),
+        }
     }
 
     fn check(&self, req: &Request<Incoming>, policy: &Policy) -> Result<(), ProxyError> {
@@ -140,7 +160,7 @@ impl hyper::service::Service<Request<Incoming>> for Gateway {
         }
         GatewayFuture {
             state: State::Forwarding {
-                call: self.stack.clone().oneshot(req),
+                call: self.forward(req),
             },
             request_id,
             retry_after,
@@ -162,7 +182,7 @@ pin_project! {
     #[project = StateProj]
     enum State {
         Done { response: Option<Response<GatewayBody>> },
-        Forwarding { #[pin] call: Oneshot<Stack, Request<Incoming>> },
+        Forwarding { #[pin] call: Started },
     }
 }
 
