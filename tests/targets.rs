@@ -149,6 +149,36 @@ async fn several_hosts_or_an_invalid_host_are_400_and_never_forwarded() {
     assert_eq!(m.get("sluice_rejected_requests_total{status=\"400\"}"), 4.0);
 }
 
+/// sluice remembers a connection's first valid `Host` so the same value is not validated
+/// again; a different or repeated `Host` later on that connection is still checked.
+#[tokio::test]
+async fn a_kept_alive_connection_gets_every_host_checked_not_just_its_first() {
+    let h = ok_app().await;
+    for (later, status) in [
+        ("Host: b.example\r\n", 200),
+        ("Host: user@evil.example\r\n", 400),
+        ("Host: a.example\r\nHost: a.example\r\n", 400),
+        ("Host: a b\r\n", 400),
+    ] {
+        let mut client = RawClient::connect(h.addr()).await;
+        client
+            .send(b"GET /first HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            .await;
+        assert_eq!(client.response().await.status(), 200);
+        client
+            .send(format!("GET /later HTTP/1.1\r\n{later}\r\n").as_bytes())
+            .await;
+        assert_eq!(client.response().await.status(), status, "{later:?}");
+    }
+    let paths: Vec<_> = h.app.log().iter().map(|r| r.line().to_owned()).collect();
+    assert_eq!(
+        paths.iter().filter(|l| l.starts_with("GET /later")).count(),
+        1
+    );
+    let m = h.assert_settled().await;
+    assert_eq!(m.get("sluice_rejected_requests_total{status=\"400\"}"), 3.0);
+}
+
 #[tokio::test]
 async fn userinfo_in_an_absolute_target_never_becomes_the_host() {
     let h = ok_app().await;

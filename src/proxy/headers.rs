@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::forwarded::Forwarded;
-
 /// `x-request-id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(super) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -111,17 +109,6 @@ pub fn wants_upgrade(headers: &HeaderMap) -> bool {
         })
 }
 
-/// Sets `X-Forwarded-For` (client appended to any earlier value, on one line),
-/// `X-Forwarded-Proto` and `X-Forwarded-Host` in `headers` (see [`Forwarded`]).
-pub fn set_forwarded(
-    headers: &mut HeaderMap,
-    client: &HeaderValue,
-    host: Option<&HeaderValue>,
-    trust_incoming: bool,
-) {
-    Forwarded::new(headers, client, host, trust_incoming).apply(headers);
-}
-
 /// The request's id: the client's `x-request-id` if it is sane (1-128 visible ASCII
 /// characters), else a new one. The header is set to the result.
 pub fn settle_request_id(headers: &mut HeaderMap) -> HeaderValue {
@@ -166,6 +153,7 @@ fn new_request_id() -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::Forwarded;
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -207,14 +195,16 @@ mod tests {
             ("connection", "x-forwarded-for"),
         ]);
         strip_hop_by_hop(&mut h, false);
-        set_forwarded(&mut h, &HeaderValue::from_static("10.0.0.9"), None, false);
+        let client = HeaderValue::from_static("10.0.0.9");
+        Forwarded::new(&h, &client, None, false).apply(&mut h);
         assert_eq!(h.get_all(&X_FORWARDED_FOR).iter().count(), 1);
         assert_eq!(h[&X_FORWARDED_FOR], "10.0.0.9");
         let mut h = map(&[
             ("x-forwarded-for", "1.1.1.1"),
             ("x-forwarded-for", "2.2.2.2"),
         ]);
-        set_forwarded(&mut h, &HeaderValue::from_static("10.0.0.9"), None, false);
+        let client = HeaderValue::from_static("10.0.0.9");
+        Forwarded::new(&h, &client, None, false).apply(&mut h);
         assert_eq!(h[&X_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 10.0.0.9");
     }
 

@@ -14,10 +14,8 @@ mod upstream;
 pub use forwarded::Forwarded;
 pub use framing::{check_host, check_transfer_coding};
 pub use h1::BodyError;
-pub use headers::{
-    X_REQUEST_ID, set_forwarded, settle_request_id, strip_hop_by_hop, wants_upgrade,
-};
+pub use headers::{X_REQUEST_ID, settle_request_id, strip_hop_by_hop, wants_upgrade};
 pub use lane::{AppBody, Lane};
 pub use service::{Proxy, ProxyFuture};
 pub use tunnel::PendingTunnel;
-pub use upstream::{Upstream, UpstreamBody};
+pub use upstream::{Upstream, UpstreamBody, origin_target};

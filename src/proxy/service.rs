@@ -15,7 +15,7 @@ use super::forwarded::Forwarded;
 use super::headers::strip_hop_by_hop;
 use super::lane::{AppBody, Lane};
 use super::tunnel::PendingTunnel;
-use super::upstream::{Upstream, UpstreamBody};
+use super::upstream::{Upstream, UpstreamBody, origin_target};
 use crate::error::ProxyError;
 use crate::policy::Policy;
 
@@ -95,9 +95,7 @@ impl Service<Request<UpstreamBody>> for Proxy {
                 .headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         }
-        parts.uri = shared
-            .upstream
-            .uri_for(parts.uri.into_parts().path_and_query);
+        parts.uri = origin_target(parts.uri.into_parts().path_and_query);
         parts.version = Version::HTTP_11;
 
         let shared = self.shared.clone();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -43,8 +43,6 @@ pub struct Upstream {
 
 #[derive(Debug)]
 struct Target {
-    scheme: Scheme,
-    authority: Authority,
     host: Box<str>,
     port: u16,
     connect_timeout: Duration,
@@ -67,10 +65,8 @@ impl Upstream {
             .trim_start_matches('[')
             .trim_end_matches(']');
         let target = Target {
-            scheme: parts.scheme.unwrap_or(Scheme::HTTP),
             host: host.into(),
             port: authority.port_u16().unwrap_or(80),
-            authority,
             connect_timeout: config.connect_timeout,
             idle_timeout: config.idle_timeout,
         };
@@ -79,16 +75,7 @@ impl Upstream {
         }
     }
 
-    /// The URI for a request to `path_and_query` on the app: nothing else can be reached.
-    pub fn uri_for(&self, path_and_query: Option<PathAndQuery>) -> Uri {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.target.scheme.clone());
-        parts.authority = Some(self.target.authority.clone());
-        parts.path_and_query = Some(origin_form(path_and_query));
-        Uri::from_parts(parts).expect("scheme, authority and path make a valid URI")
-    }
-
-    /// Encodes a request (addressed with [`Upstream::uri_for`], not an upgrade) with the
+    /// Encodes a request (its target set by [`origin_target`], not an upgrade) with the
     /// `forwarded` fields, ready for [`Upstream::send`]. Done before anything is awaited, so
     /// the request's head (slices of hyper's read buffer) is let go of at once: hyper then
     /// reuses that buffer instead of allocating another per request, and the future that
@@ -164,10 +151,8 @@ impl Upstream {
     /// its socket to the tunnel.
     pub async fn send_upgrade(
         &self,
-        mut request: Request<UpstreamBody>,
+        request: Request<UpstreamBody>,
     ) -> Result<Response<AppBody>, ProxyError> {
-        let origin = request.uri().path_and_query().cloned();
-        *request.uri_mut() = Uri::from(origin.unwrap_or_else(|| PathAndQuery::from_static("/")));
         let io = TokioIo::new(self.open().await?);
         let (mut sender, driver) = http1::handshake(io)
             .await
@@ -198,6 +183,12 @@ impl Upstream {
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }
+}
+
+/// The request target sent to the app, in origin form: nothing but the app can be reached,
+/// whatever the client's target named. See [`origin_form`].
+pub fn origin_target(path_and_query: Option<PathAndQuery>) -> Uri {
+    Uri::from(origin_form(path_and_query))
 }
 
 /// The target sent to the app: the path and query, with an empty path sent as `/`
