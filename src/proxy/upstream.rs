@@ -186,7 +186,8 @@ impl Upstream {
 }
 
 /// The request target sent to the app, in origin form: nothing but the app can be reached,
-/// whatever the client's target named. See [`origin_form`].
+/// whatever the client's target named. An empty path is sent as `/` (RFC 9112 §3.2.1),
+/// `*` (for `OPTIONS *`) stays as it is.
 pub fn origin_target(path_and_query: Option<PathAndQuery>) -> Uri {
     Uri::from(origin_form(path_and_query))
 }
